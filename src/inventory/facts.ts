@@ -134,23 +134,23 @@ function prune(input: unknown, issues: readonly z.core.$ZodIssue[]): unknown {
     return drop.size === 0 ? undefined : input.filter((_, index) => !drop.has(index));
   }
   if (!isRecord(input)) return undefined;
-  const out: Record<string, unknown> = { ...input };
+  const out = new Map<string, unknown>(Object.entries(input));
   let changed = false;
   for (const issue of issues) {
     const [first, second] = issue.path;
     if (issue.code === "unrecognized_keys" && issue.path.length === 0) {
-      for (const k of issue.keys) changed = delete out[k] || changed;
-    } else if (typeof first === "string" && typeof second === "number" && Array.isArray(out[first])) {
-      const list = out[first] as unknown[];
-      out[first] = list.map((item, index) => (index === second ? DROPPED : item));
+      for (const k of issue.keys) changed = out.delete(k) || changed;
+    } else if (typeof first === "string" && typeof second === "number" && Array.isArray(out.get(first))) {
+      const list = out.get(first) as unknown[];
+      out.set(first, list.map((item, index) => (index === second ? DROPPED : item)));
       changed = true;
-    } else if (typeof first === "string" && first in out) {
-      delete out[first];
+    } else if (typeof first === "string" && out.has(first)) {
+      out.delete(first);
       changed = true;
     }
   }
-  for (const [k, v] of Object.entries(out)) if (Array.isArray(v)) out[k] = v.filter((item) => item !== DROPPED);
-  return changed ? out : undefined;
+  for (const [k, v] of out) if (Array.isArray(v)) out.set(k, v.filter((item) => item !== DROPPED));
+  return changed ? Object.fromEntries(out) : undefined;
 }
 
 const DROPPED = Symbol("dropped");
@@ -193,7 +193,7 @@ export function collectFacts(data: unknown): InventoryFacts {
       paths: host.paths,
       groups: host.groups,
       role: isServer === isAgent ? undefined : isServer ? "server" : "agent",
-      fields: fields as HostFacts["fields"],
+      fields,
       raw: host.vars,
     });
   }

@@ -4,7 +4,7 @@
  * Parsed as YAML 1.1 because Ansible (PyYAML) reads inventories that way: `yes`/`no`/`on`/`off`
  * are booleans and `<<` merge keys work, so edgelab and ansible-inventory see the same values.
  */
-import { Alias, Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type ParsedNode, type ScalarTag } from "yaml";
+import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type ParsedNode, type ScalarTag } from "yaml";
 import { error, type Issue, type PathSegment, type Position } from "./issue.js";
 
 /** `!vault |` values become `{vault: ciphertext}` so the schema can recognise them. */
@@ -115,7 +115,7 @@ interface Step {
 
 function child(doc: Document.Parsed, node: unknown, segment: PathSegment, depth = 0): Step | undefined {
   if (depth > 8) return undefined;
-  if (isAlias(node)) return child(doc, (node as Alias).resolve(doc), segment, depth + 1);
+  if (isAlias(node)) return child(doc, node.resolve(doc), segment, depth + 1);
   if (isMap(node)) {
     const merges: unknown[] = [];
     for (const pair of node.items) {
@@ -125,7 +125,7 @@ function child(doc: Document.Parsed, node: unknown, segment: PathSegment, depth 
         merges.push(pair.value);
         continue;
       }
-      if (keyValue !== null && keyValue !== undefined && String(keyValue) === String(segment)) {
+      if ((typeof keyValue === "string" || typeof keyValue === "number" || typeof keyValue === "boolean") && String(keyValue) === String(segment)) {
         return { key: pair.key, value: pair.value };
       }
     }

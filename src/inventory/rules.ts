@@ -76,14 +76,14 @@ export const hostNames: Rule = (facts) => {
 
 /* ------------------------------------------------------------------ identity */
 
-function duplicates<T extends string | number>(
+function duplicates(
   facts: InventoryFacts,
-  pick: (h: HostFacts) => { value: T; path: readonly PathSegment[] } | undefined,
+  pick: (h: HostFacts) => { value: string | number; path: readonly PathSegment[] } | undefined,
   what: string,
   hint: string,
 ): Issue[] {
   const issues: Issue[] = [];
-  const seen = new Map<T, HostFacts>();
+  const seen = new Map<string | number, HostFacts>();
   for (const host of facts.hosts) {
     const field = pick(host);
     if (field === undefined) continue;
@@ -205,8 +205,6 @@ export const cidrOverlaps: Rule = (facts) => {
   if (facts.k3s) {
     add("pod network (k3s.cluster_cidr)", [...facts.k3s.path, "cluster_cidr"], facts.k3s.value.cluster_cidr);
     add("service network (k3s.service_cidr)", [...facts.k3s.path, "service_cidr"], facts.k3s.value.service_cidr);
-  }
-  if (facts.cilium) {
   }
   for (const { index, value, path } of facts.lbPool) add(`LB pool (cilium.lb_pool[${index}])`, path, value);
   for (const { value: vlan, path } of facts.vlans) {
@@ -371,9 +369,8 @@ export function secretEnvName(path: readonly PathSegment[]): string {
 }
 
 function inlineHint(path: readonly PathSegment[]): string {
-  const name = [...path].reverse().find((p): p is string => typeof p === "string") ?? "secret";
   const envName = secretEnvName(path);
-  return `Never write secrets in the inventory: use {env: ${envName}}, {file: path}, {generate: true}, an \`ansible-vault encrypt_string\` value (!vault), or "{{ vault_${name} }}" from a vault file.`;
+  return `Never write secrets in the inventory: use {env: ${envName}}, {file: path}, {generate: true}, an \`ansible-vault encrypt_string\` value (!vault), or "{{ vault_${envName.toLowerCase()} }}" from a vault file.`;
 }
 
 export const inlineSecrets: Rule = (facts) => {

@@ -53,7 +53,7 @@ export function knownKeysAt(root: AnySchema, path: readonly PathSegment[]): stri
   const objects: AnySchema[] = inner instanceof z.ZodUnion ? (inner.options as readonly AnySchema[]).map(unwrap) : [inner];
   const keys: string[] = [];
   for (const candidate of objects) {
-    if (candidate instanceof z.ZodObject) keys.push(...Object.keys(candidate.shape as Record<string, unknown>));
+    if (candidate instanceof z.ZodObject) keys.push(...Object.keys(candidate.shape));
   }
   return keys;
 }
@@ -65,7 +65,8 @@ function describeValue(value: unknown): string {
   if (typeof value === "object") return "a mapping";
   if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)}`;
   if (typeof value === "number") return Number.isInteger(value) ? `the integer ${value}` : `the number ${value}`;
-  return `${typeof value} ${String(value)}`;
+  if (typeof value === "boolean" || typeof value === "bigint") return `${typeof value} ${value.toString()}`;
+  return typeof value;
 }
 
 function expectedName(expected: string): string {

@@ -1,0 +1,36 @@
+/**
+ * The "lab" artifact family: the resolved model as JSON (for scripts and for Ansible's
+ * include_vars) and a human summary. Pure.
+ */
+import type { SecretRef } from "../inventory/schema.js";
+import type { Lab } from "../model/lab.js";
+import type { Artifact } from "./artifact.js";
+import type { TemplateEnvironment } from "./environment.js";
+
+/** Secret references are kept (they say where a secret lives); vault ciphertext is not copied. */
+function redact(ref: SecretRef | undefined): unknown {
+  if (ref === undefined) return undefined;
+  if (typeof ref === "object" && "vault" in ref) return { vault: "(encrypted)" };
+  return ref;
+}
+
+export function labJson(lab: Lab): string {
+  const view = {
+    ...lab,
+    k3s: { ...lab.k3s, token: redact(lab.k3s.token) },
+    proxmox: lab.proxmox === undefined ? undefined : { ...lab.proxmox, tokenSecret: redact(lab.proxmox.tokenSecret) },
+    streams: lab.streams.map((s) => ({ ...s, key: redact(s.key) })),
+  };
+  return `${JSON.stringify(view, (_key, value: unknown) => (value === undefined ? null : value), 2)}\n`;
+}
+
+export function labSummary(lab: Lab, env: TemplateEnvironment): string {
+  return env.render("lab/summary.txt.njk", { lab });
+}
+
+export function renderLab(lab: Lab, env: TemplateEnvironment): Artifact[] {
+  return [
+    { path: "lab.json", content: labJson(lab), mode: 0o644, family: "lab" },
+    { path: "summary.txt", content: labSummary(lab, env), mode: 0o644, family: "lab" },
+  ];
+}
