@@ -121,7 +121,7 @@ function child(doc: Document.Parsed, node: unknown, segment: PathSegment, depth 
     for (const pair of node.items) {
       if (!isPair(pair)) continue;
       const keyValue = isScalar(pair.key) ? pair.key.value : pair.key;
-      if (keyValue === "<<") {
+      if (keyValue === "<<" || (typeof keyValue === "symbol" && keyValue.description === "<<")) {
         merges.push(pair.value);
         continue;
       }

@@ -4,6 +4,9 @@
 import { z } from "zod";
 import { closest } from "../util/suggest.js";
 import { error, type Issue, type PathSegment } from "./issue.js";
+import { SecretRef } from "./schema.js";
+
+const SECRET_FORMS = 'Write it as {env: NAME}, {file: path}, {generate: true}, an !vault value, or "{{ vault_var }}".';
 
 type AnySchema = z.ZodType;
 
@@ -137,7 +140,10 @@ export function fromZodIssues(root: AnySchema, issues: readonly z.core.$ZodIssue
         if (input === undefined) {
           out.push(error(path, `required field '${lastKey(path)}' is missing`, desc));
         } else {
-          out.push(error(path, `expected ${expectedName(issue.expected)}, got ${describeValue(input)}`, desc));
+          const target = schemaAt(root, path);
+          const inner = target === undefined ? undefined : unwrap(target);
+          const expected = issue.expected === "number" && inner instanceof z.ZodNumberFormat && inner.format === "safeint" ? "int" : issue.expected;
+          out.push(error(path, `expected ${expectedName(expected)}, got ${describeValue(input)}`, desc));
         }
         break;
       }
@@ -179,7 +185,9 @@ export function fromZodIssues(root: AnySchema, issues: readonly z.core.$ZodIssue
         break;
       }
       case "invalid_union": {
-        out.push(error(path, `${describeValue(input)} is not an accepted form here`, desc));
+        const target = schemaAt(root, path);
+        const isSecret = target !== undefined && unwrap(target) instanceof z.ZodUnion && (unwrap(target) as z.ZodUnion).options.includes(SecretRef.options[0]);
+        out.push(error(path, `${describeValue(input)} is not an accepted form here`, isSecret ? `${desc ?? "A secret."} ${SECRET_FORMS}` : desc));
         break;
       }
       case "invalid_key": {

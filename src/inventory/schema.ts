@@ -256,11 +256,16 @@ export const StreamSettings = z
     key: SecretRef.default({ generate: true }).describe("Publishing key for the stream (a secret)."),
     source: z
       .union([
-        z.strictObject({ type: z.literal("testsrc").describe("ffmpeg test pattern and tone.") }),
-        z.strictObject({
-          type: z.literal("url"),
-          url: z.string().regex(/^(rtmp|rtsp|srt|https?):\/\/\S+$/, "must be an rtmp://, rtsp://, srt:// or http(s):// URL"),
-        }),
+        z.strictObject({ type: z.literal("testsrc").describe("The ffmpeg test pattern (testsrc2) with a tone.") }).describe("Generated test stream."),
+        z
+          .strictObject({
+            type: z.literal("url").describe("Pull the stream from a URL."),
+            url: z
+              .string()
+              .regex(/^(rtmp|rtsp|srt|https?):\/\/\S+$/, "must be an rtmp://, rtsp://, srt:// or http(s):// URL")
+              .describe("Camera or encoder URL, e.g. rtsp://camera.example.com/stream1."),
+          })
+          .describe("A camera or encoder pulled in with ffmpeg."),
       ])
       .default({ type: "testsrc" })
       .describe("What feeds the stream in the lab: the ffmpeg test pattern, or a camera/encoder URL to pull."),
@@ -293,14 +298,17 @@ export interface Group {
   children?: Record<string, Group | null> | null | undefined;
 }
 
+const GroupVarsDesc = "Variables for every host in this group and its sub-groups.";
+const HostsDesc = "Hosts of this group, by inventory hostname (also the VM name).";
+
 export const Group: z.ZodType<Group> = z
   .strictObject({
-    vars: HostVars.nullable().optional(),
+    vars: HostVars.nullable().optional().describe(GroupVarsDesc),
     hosts: z
       .record(z.string(), HostVars.nullable())
       .nullable()
       .optional()
-      .describe("Hosts of this group, by inventory hostname (also the VM name)."),
+      .describe(HostsDesc),
     get children() {
       return z.record(z.string(), Group.nullable()).nullable().optional().describe("Sub-groups.");
     },
@@ -309,8 +317,8 @@ export const Group: z.ZodType<Group> = z
 
 const K3sCluster = z
   .strictObject({
-    vars: HostVars.nullable().optional(),
-    hosts: z.record(z.string(), HostVars.nullable()).nullable().optional(),
+    vars: HostVars.nullable().optional().describe(GroupVarsDesc),
+    hosts: z.record(z.string(), HostVars.nullable()).nullable().optional().describe(HostsDesc),
     children: z
       .looseObject({
         master: Group.describe("K3s servers (control plane + embedded etcd). Use an odd number: 1, 3 or 5."),
@@ -326,7 +334,7 @@ export const Inventory = z
     all: z
       .strictObject({
         vars: AllVars.optional(),
-        hosts: z.record(z.string(), HostVars.nullable()).nullable().optional(),
+        hosts: z.record(z.string(), HostVars.nullable()).nullable().optional().describe("Hosts outside any group (edgelab ignores them)."),
         children: z
           .looseObject({ k3s_cluster: K3sCluster })
           .catchall(Group.nullable())
