@@ -1,0 +1,46 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildLab } from "../../../src/model/lab.js";
+import { renderAll } from "../../../src/render/index.js";
+import { at, check, labData, localData, ROOT } from "../../helpers/inventory.js";
+import type { Data } from "../../helpers/inventory.js";
+
+const GOLDEN = join(ROOT, "test", "golden");
+const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
+
+function render(data: Data) {
+  const facts = check(data).facts;
+  if (facts === undefined) throw new Error("invalid test inventory");
+  return renderAll(buildLab(facts));
+}
+
+function golden(name: string, actual: string): void {
+  const file = join(GOLDEN, name);
+  if (UPDATE) writeFileSync(file, actual);
+  expect(actual).toBe(readFileSync(file, "utf8"));
+}
+
+describe("lab artifacts", () => {
+  it("match the golden files for the seed lab", () => {
+    const files = render(labData());
+    expect(files.map((f) => [f.path, f.mode.toString(8), f.family])).toEqual([
+      ["lab.json", "644", "lab"],
+      ["summary.txt", "644", "lab"],
+    ]);
+    for (const f of files) golden(`lab/${f.path}`, f.content);
+  });
+  it("match the golden files for the local lab", () => {
+    for (const f of render(localData())) golden(`local/${f.path}`, f.content);
+  });
+  it("are deterministic", () => {
+    expect(render(labData())).toEqual(render(labData()));
+  });
+  it("never copy vault ciphertext into the output", () => {
+    const data = labData();
+    at(data, "all.vars.k3s")["token"] = { vault: "$ANSIBLE_VAULT;1.1;AES256\n6231386461353139" };
+    const all = render(data).map((f) => f.content).join("\n");
+    expect(all).not.toContain("6231386461353139");
+    expect(all).toContain('"vault": "(encrypted)"');
+  });
+});
