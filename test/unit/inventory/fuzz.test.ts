@@ -65,7 +65,7 @@ function setAt(root: Record<string, unknown>, path: readonly (string | number)[]
   const container = node as Record<string | number, unknown>;
   if (remove) {
     if (Array.isArray(container)) container.splice(Number(last), 1);
-    else delete container[last];
+    else Reflect.deleteProperty(container, last);
   } else container[last] = value;
 }
 

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { inventoryJsonSchema } from "../../../src/inventory/json-schema.js";
 import { at, check, errors, host, labData, vars } from "../../helpers/inventory.js";
@@ -73,9 +75,7 @@ describe("JSON Schema", () => {
     walk(schema, "");
     expect(undocumented).toEqual([]);
   });
-  it("matches the committed inventory.schema.json", async () => {
-    const { readFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
+  it("matches the committed inventory.schema.json", () => {
     const committed: unknown = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "inventory.schema.json"), "utf8"));
     expect(committed).toEqual(schema);
   });
