@@ -4,7 +4,7 @@
  * Pure.
  */
 import type { z } from "zod";
-import { flattenInventory, isRecord, type FlatInventory, type Sourced } from "./flatten.js";
+import { flattenInventory, isRecord, type FlatHost, type FlatInventory, type Sourced } from "./flatten.js";
 import type { PathSegment } from "./issue.js";
 import {
   CiliumSettings,
@@ -41,6 +41,17 @@ export interface Field<T> {
   readonly path: readonly PathSegment[];
 }
 
+/** A typed field whose path is built only when a rule reports it. */
+class SourcedField<T> implements Field<T> {
+  constructor(
+    readonly value: T,
+    private readonly source: Sourced,
+  ) {}
+  get path(): readonly PathSegment[] {
+    return this.source.path;
+  }
+}
+
 export interface HostFacts {
   readonly name: string;
   readonly path: readonly PathSegment[];
@@ -51,7 +62,7 @@ export interface HostFacts {
   /** Effective, well-typed edgelab fields; a field that is absent or malformed is missing here. */
   readonly fields: { readonly [K in keyof HostFieldTypes]?: Field<HostFieldTypes[K]> };
   /** Every effective variable as written (for unknown-key and secret checks). */
-  readonly raw: ReadonlyMap<string, Sourced>;
+  readonly raw: Pick<FlatHost, "get" | "has" | "own">;
 }
 
 export interface Indexed<T> {
@@ -182,10 +193,10 @@ export function collectFacts(data: unknown): InventoryFacts {
     const isAgent = host.groups.includes(AGENT_GROUP);
     const fields: Record<string, Field<unknown>> = {};
     for (const [key, schema] of Object.entries(HostFields) as [keyof typeof HostFields, z.ZodType][]) {
-      const sourced = host.vars.get(key);
+      const sourced = host.get(key);
       if (sourced === undefined) continue;
       const parsed = schema.safeParse(sourced.value);
-      if (parsed.success) fields[key] = { value: parsed.data, path: sourced.path };
+      if (parsed.success) fields[key] = new SourcedField(parsed.data, sourced);
     }
     hosts.push({
       name: host.name,
@@ -194,7 +205,7 @@ export function collectFacts(data: unknown): InventoryFacts {
       groups: host.groups,
       role: isServer === isAgent ? undefined : isServer ? "server" : "agent",
       fields,
-      raw: host.vars,
+      raw: host,
     });
   }
 

@@ -5,25 +5,105 @@
  *
  * Precedence follows Ansible: a host's own vars beat any group's; a child group's vars beat its
  * parent's; among groups at the same depth, the later one in the file wins.
+ *
+ * Nothing is copied per host: a host keeps references to its own vars and to the (shared)
+ * scopes of its groups, and looks variables up through them. Paths are built only when asked
+ * for, so a 10,000-host inventory costs little beyond the parsed data itself.
  */
 import type { PathSegment } from "./issue.js";
 
-export interface Sourced {
-  readonly value: unknown;
-  readonly path: readonly PathSegment[];
-  /** Higher wins: group depth, or HOST_PRIORITY for host-level vars. */
-  readonly priority: number;
+export const HOST_PRIORITY = 1_000_000;
+const MAX_DEPTH = 64;
+
+/** A variable's value and where it was written. */
+export class Sourced {
+  constructor(
+    readonly value: unknown,
+    private readonly base: readonly PathSegment[],
+    private readonly key: string,
+    /** Higher wins: group depth, or HOST_PRIORITY for host-level vars. */
+    readonly priority: number,
+  ) {}
+
+  get path(): readonly PathSegment[] {
+    return [...this.base, this.key];
+  }
 }
 
-export interface FlatHost {
-  readonly name: string;
-  /** Path of the host's first entry, e.g. all.children.k3s_cluster.children.master.hosts.lab-k3s01. */
+/** A group's vars and its parent's, for lookups. Shared by every host of the group. */
+interface Scope {
+  readonly vars: Readonly<Record<string, unknown>> | undefined;
+  /** Path of the group's `vars` mapping. */
+  readonly varsPath: readonly PathSegment[];
+  readonly depth: number;
+  readonly parent: Scope | undefined;
+}
+
+interface Occurrence {
   readonly path: readonly PathSegment[];
+  readonly own: Readonly<Record<string, unknown>> | undefined;
+  readonly scope: Scope;
+}
+
+export class FlatHost {
+  private readonly occurrences: Occurrence[] = [];
+  readonly groups: string[] = [];
+
+  constructor(readonly name: string) {}
+
+  /** Path of the host's first entry, e.g. all.children.k3s_cluster.children.master.hosts.lab-k3s01. */
+  get path(): readonly PathSegment[] {
+    return this.occurrences[0]?.path ?? [];
+  }
+
   /** Every entry of this host (a host may be listed in several groups). */
-  readonly paths: readonly (readonly PathSegment[])[];
-  /** Names of every group containing the host, outermost first, without duplicates. */
-  readonly groups: readonly string[];
-  readonly vars: ReadonlyMap<string, Sourced>;
+  get paths(): readonly (readonly PathSegment[])[] {
+    return this.occurrences.map((o) => o.path);
+  }
+
+  add(occurrence: Occurrence, chain: readonly string[]): void {
+    this.occurrences.push(occurrence);
+    for (const g of chain) if (!this.groups.includes(g)) this.groups.push(g);
+  }
+
+  /** The effective value of a variable, with its source; undefined when nowhere set. */
+  get(key: string): Sourced | undefined {
+    for (let i = this.occurrences.length - 1; i >= 0; i--) {
+      const own = this.occurrences[i]?.own;
+      if (own !== undefined && Object.hasOwn(own, key)) {
+        const occurrence = this.occurrences[i];
+        if (occurrence !== undefined) return new Sourced(own[key], occurrence.path, key, HOST_PRIORITY);
+      }
+    }
+    let best: { scope: Scope } | undefined;
+    for (const occurrence of this.occurrences) {
+      for (let scope: Scope | undefined = occurrence.scope; scope !== undefined; scope = scope.parent) {
+        if (scope.vars !== undefined && Object.hasOwn(scope.vars, key)) {
+          if (best === undefined || scope.depth >= best.scope.depth) best = { scope };
+          break;
+        }
+      }
+    }
+    return best === undefined ? undefined : new Sourced(best.scope.vars?.[key], best.scope.varsPath, key, best.scope.depth);
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Variables written on the host itself (not inherited), each once. */
+  *own(): Generator<[string, Sourced]> {
+    const seen = new Set<string>();
+    for (let i = this.occurrences.length - 1; i >= 0; i--) {
+      const occurrence = this.occurrences[i];
+      if (occurrence?.own === undefined) continue;
+      for (const [key, value] of Object.entries(occurrence.own)) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        yield [key, new Sourced(value, occurrence.path, key, HOST_PRIORITY)];
+      }
+    }
+  }
 }
 
 export interface FlatGroup {
@@ -40,94 +120,47 @@ export interface FlatInventory {
   readonly groups: readonly FlatGroup[];
 }
 
-export const HOST_PRIORITY = 1_000_000;
-const MAX_DEPTH = 64;
-
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
-interface MutableHost {
-  name: string;
-  paths: PathSegment[][];
-  groups: string[];
-  vars: Map<string, Sourced>;
-}
-
 export function flattenInventory(data: unknown): FlatInventory {
-  const hosts = new Map<string, MutableHost>();
+  const hosts = new Map<string, FlatHost>();
   const groups: FlatGroup[] = [];
   const all = isRecord(data) ? data["all"] : undefined;
   if (!isRecord(all)) return { hosts: [], groups: [] };
 
   const stack = new Set<unknown>();
 
-  const visit = (
-    name: string,
-    group: Record<string, unknown>,
-    path: PathSegment[],
-    inherited: ReadonlyMap<string, Sourced>,
-    ancestry: string[],
-    depth: number,
-  ): void => {
+  const visit = (name: string, group: Record<string, unknown>, path: PathSegment[], parent: Scope | undefined, ancestry: string[], depth: number): void => {
     if (depth > MAX_DEPTH || stack.has(group)) return;
     stack.add(group);
-    const layer = new Map(inherited);
-    const vars = group["vars"];
-    const varKeys: string[] = [];
-    if (isRecord(vars)) {
-      for (const [key, value] of Object.entries(vars)) {
-        varKeys.push(key);
-        layer.set(key, { value, path: [...path, "vars", key], priority: depth });
-      }
-    }
-    groups.push({ name, path, parents: [...ancestry], varKeys, vars: isRecord(vars) ? vars : {} });
+    const vars = isRecord(group["vars"]) ? group["vars"] : undefined;
+    const scope: Scope = { vars, varsPath: [...path, "vars"], depth, parent };
+    groups.push({ name, path, parents: [...ancestry], varKeys: vars === undefined ? [] : Object.keys(vars), vars: vars ?? {} });
     const chain = [...ancestry, name];
 
     const hostMap = group["hosts"];
     if (isRecord(hostMap)) {
       for (const [hostName, hostVars] of Object.entries(hostMap)) {
-        const hostPath = [...path, "hosts", hostName];
         let entry = hosts.get(hostName);
         if (entry === undefined) {
-          entry = { name: hostName, paths: [], groups: [], vars: new Map() };
+          entry = new FlatHost(hostName);
           hosts.set(hostName, entry);
         }
-        entry.paths.push(hostPath);
-        for (const g of chain) if (!entry.groups.includes(g)) entry.groups.push(g);
-        for (const [key, sourced] of layer) mergeVar(entry.vars, key, sourced);
-        if (isRecord(hostVars)) {
-          for (const [key, value] of Object.entries(hostVars)) {
-            mergeVar(entry.vars, key, { value, path: [...hostPath, key], priority: HOST_PRIORITY });
-          }
-        }
+        entry.add({ path: [...path, "hosts", hostName], own: isRecord(hostVars) ? hostVars : undefined, scope }, chain);
       }
     }
 
     const children = group["children"];
     if (isRecord(children)) {
       for (const [childName, childGroup] of Object.entries(children)) {
-        visit(childName, isRecord(childGroup) ? childGroup : {}, [...path, "children", childName], layer, chain, depth + 1);
+        visit(childName, isRecord(childGroup) ? childGroup : {}, [...path, "children", childName], scope, chain, depth + 1);
       }
     }
     stack.delete(group);
   };
 
-  visit("all", all, ["all"], new Map(), [], 0);
-
-  return {
-    hosts: [...hosts.values()].map((h) => ({
-      name: h.name,
-      path: h.paths[0] ?? [],
-      paths: h.paths,
-      groups: h.groups,
-      vars: h.vars,
-    })),
-    groups,
-  };
-}
-
-function mergeVar(target: Map<string, Sourced>, key: string, candidate: Sourced): void {
-  const current = target.get(key);
-  if (current === undefined || candidate.priority >= current.priority) target.set(key, candidate);
+  visit("all", all, ["all"], undefined, [], 0);
+  return { hosts: [...hosts.values()], groups };
 }

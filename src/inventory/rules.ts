@@ -5,7 +5,7 @@
 import { cidrContains, cidrLast, cidrsOverlap, isLoopback, parseCidr, parseIpv4, type Cidr } from "../util/ipv4.js";
 import { closest } from "../util/suggest.js";
 import { AGENT_GROUP, CLUSTER_GROUP, hostLabel, SERVER_GROUP, type HostFacts, type InventoryFacts } from "./facts.js";
-import { HOST_PRIORITY, isRecord } from "./flatten.js";
+import { isRecord } from "./flatten.js";
 import { error, formatPath, warning, type Issue, type PathSegment } from "./issue.js";
 import { HOST_FIELD_NAMES, LAB_SETTING_NAMES } from "./schema.js";
 
@@ -408,9 +408,7 @@ export const inlineSecrets: Rule = (facts) => {
     visitVars(Object.entries(group.vars), [...group.path, "vars"], group.name === "all");
   }
   for (const host of facts.flat.hosts) {
-    for (const [key, sourced] of host.vars) {
-      if (sourced.priority >= HOST_PRIORITY) visitVars([[key, sourced.value]], sourced.path.slice(0, -1), false);
-    }
+    for (const [key, sourced] of host.own()) visitVars([[key, sourced.value]], sourced.path.slice(0, -1), false);
   }
   return issues;
 };
@@ -487,9 +485,7 @@ export const unknownVariables: Rule = (facts) => {
     for (const key of group.varKeys) check(key, [...group.path, "vars", key], hostKeys);
   }
   for (const host of facts.flat.hosts) {
-    for (const [key, sourced] of host.vars) {
-      if (sourced.priority >= HOST_PRIORITY) check(key, sourced.path, hostKeys);
-    }
+    for (const [key, sourced] of host.own()) check(key, sourced.path, hostKeys);
   }
   return issues;
 };

@@ -17,32 +17,40 @@ export interface ValidationResult {
   readonly facts: InventoryFacts | undefined;
 }
 
+function dataOnly(text: string): Pick<ParsedInventory, "data" | "syntax"> {
+  const parsed = parseInventoryText(text);
+  return { data: parsed.data, syntax: parsed.syntax };
+}
+
 export function hasErrors(issues: readonly Issue[]): boolean {
   return issues.some((i) => i.severity === "error");
 }
 
 export function validateInventoryText(text: string, file: string, rules: readonly Rule[] = RULES): ValidationResult {
-  const parsed = parseInventoryText(text);
-  if (parsed.syntax.length > 0) {
-    return { file, issues: parsed.syntax.map((i) => ({ ...i, file })).sort(compareLocated), facts: undefined };
+  // Positions are only needed when something is wrong: the document tree (the largest
+  // structure by far) is not kept; it is rebuilt from the text only to locate issues.
+  const { data, syntax } = dataOnly(text);
+  if (syntax.length > 0) {
+    return { file, issues: syntax.map((i) => ({ ...i, file })).sort(compareLocated), facts: undefined };
   }
+  const reparse = (): ParsedInventory => parseInventoryText(text);
   const found: Issue[] = [];
-  if (parsed.data === null || parsed.data === undefined) {
+  if (data === null || data === undefined) {
     found.push(error([], "the inventory is empty", "Start from `edgelab init`, or copy inventories/local.yml."));
-    return finish(parsed, file, found, undefined);
+    return finish(reparse, file, found, undefined);
   }
-  const schema = Inventory.safeParse(parsed.data, { reportInput: true });
+  const schema = Inventory.safeParse(data, { reportInput: true });
   if (!schema.success) found.push(...fromZodIssues(Inventory, schema.error.issues));
   let facts: InventoryFacts | undefined;
   try {
-    facts = collectFacts(parsed.data);
+    facts = collectFacts(data);
     for (const rule of rules) found.push(...rule(facts));
   } catch (cause) {
     // A rule must never crash validation; report what happened instead of a stack trace.
     const message = cause instanceof Error ? cause.message : String(cause);
     found.push(error([], `internal validation error: ${message}`, "Please report this with the inventory that caused it."));
   }
-  return finish(parsed, file, dedupe(found), facts);
+  return finish(reparse, file, dedupe(found), facts);
 }
 
 function dedupe(issues: readonly Issue[]): Issue[] {
@@ -57,7 +65,9 @@ function dedupe(issues: readonly Issue[]): Issue[] {
   return out;
 }
 
-function finish(parsed: ParsedInventory, file: string, issues: readonly Issue[], facts: InventoryFacts | undefined): ValidationResult {
+function finish(reparse: () => ParsedInventory, file: string, issues: readonly Issue[], facts: InventoryFacts | undefined): ValidationResult {
+  if (issues.length === 0) return { file, issues: [], facts };
+  const parsed = reparse();
   const located = issues.map((issue) => ({ ...issue, file, position: locate(parsed, issue.path, issue.atKey === true) })).sort(compareLocated);
   return { file, issues: located, facts: hasErrors(located) ? undefined : facts };
 }

@@ -56,7 +56,7 @@ describe("YAML syntax errors", () => {
     const result = check("all:\n  vars:\n    lab: {}\n    lab: {}\n");
     expect(result.issues).toHaveLength(1);
     expect(result.issues[0]).toMatchObject({ severity: "error", position: { line: 4, col: 5 } });
-    expect(result.issues[0]?.message).toMatch(/YAML syntax error: Map keys must be unique/);
+    expect(result.issues[0]?.message).toMatch(/YAML syntax error: duplicate key .lab. \(Map keys must be unique\)/);
   });
   it("reports a bad indentation with its position", () => {
     const result = check("all:\n  vars:\n    a: 1\n   b: 2\n");
