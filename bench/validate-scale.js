@@ -19,7 +19,15 @@ const opt = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 
-if (args[0] === "--child") {
+if (args[0] === "--child-parse") {
+  // The floor, for the ratio: the YAML library alone parsing the same file (YAML 1.1, to data).
+  const { parseDocument } = await import("yaml");
+  const start = performance.now();
+  const doc = parseDocument(readFileSync(args[1], "utf8"), { version: "1.1", merge: true, uniqueKeys: false });
+  doc.toJS();
+  const ms = performance.now() - start;
+  process.stdout.write(JSON.stringify({ ms, peakRssMb: process.resourceUsage().maxRSS / 1024 }));
+} else if (args[0] === "--child") {
   // One measured run: read, validate, build the model. Prints JSON.
   const { validateInventoryText } = await import("../dist/inventory/validate.js");
   const { buildLab } = await import("../dist/model/lab.js");
@@ -41,10 +49,13 @@ if (args[0] === "--child") {
   const text = generateInventory(edges);
   writeFileSync(file, text);
   const samples = [];
+  const floor = [];
+  const child = (mode) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url), mode, file], { encoding: "utf8" }));
+  // Interleaved, so both see the same machine load.
   for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", file], { encoding: "utf8" });
-    samples.push(JSON.parse(out));
-    process.stderr.write(`run ${i + 1}/${runs}: ${samples.at(-1).ms.toFixed(0)} ms, peak ${samples.at(-1).peakRssMb.toFixed(0)} MB\n`);
+    samples.push(child("--child"));
+    floor.push(child("--child-parse"));
+    process.stderr.write(`run ${i + 1}/${runs}: edgelab ${samples.at(-1).ms.toFixed(0)} ms / ${samples.at(-1).peakRssMb.toFixed(0)} MB; YAML parse alone ${floor.at(-1).ms.toFixed(0)} ms / ${floor.at(-1).peakRssMb.toFixed(0)} MB\n`);
   }
   rmSync(dir, { recursive: true, force: true });
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -62,10 +73,12 @@ if (args[0] === "--child") {
     medianPeakRssMb: Math.round(median(samples.map((s) => s.peakRssMb))),
     maxPeakRssMb: Math.round(Math.max(...samples.map((s) => s.peakRssMb))),
     nodeBaselineRssMb: Math.round(median(samples.map((s) => s.baselineRssMb))),
+    yamlParseOnly: { medianMs: Math.round(median(floor.map((s) => s.ms))), medianPeakRssMb: Math.round(median(floor.map((s) => s.peakRssMb))) },
     targets: { ms: 2000, peakRssMb: 300 },
   };
+  result.ratioToYamlParse = { time: Number((result.medianMs / result.yamlParseOnly.medianMs).toFixed(2)), peakRss: Number((result.medianPeakRssMb / result.yamlParseOnly.medianPeakRssMb).toFixed(2)) };
   result.pass = result.medianMs < result.targets.ms && result.maxPeakRssMb < result.targets.peakRssMb;
   mkdirSync(join(here, "results"), { recursive: true });
   writeFileSync(join(here, "results", "validate-scale.json"), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`validate + model, ${result.hosts} hosts (${(result.inventoryBytes / 1024).toFixed(0)} KiB YAML), ${runs} runs: median ${result.medianMs} ms, peak RSS median ${result.medianPeakRssMb} MB (max ${result.maxPeakRssMb} MB, Node baseline ${result.nodeBaselineRssMb} MB) — ${result.pass ? "within" : "OVER"} target (< ${result.targets.ms} ms, < ${result.targets.peakRssMb} MB)`);
+  console.log(`validate + model, ${result.hosts} hosts (${(result.inventoryBytes / 1024).toFixed(0)} KiB YAML), ${runs} runs: median ${result.medianMs} ms, peak RSS median ${result.medianPeakRssMb} MB (max ${result.maxPeakRssMb} MB, Node baseline ${result.nodeBaselineRssMb} MB) — ${result.pass ? "within" : "OVER"} target (< ${result.targets.ms} ms, < ${result.targets.peakRssMb} MB); ${result.ratioToYamlParse.time}× the time and ${result.ratioToYamlParse.peakRss}× the peak memory of parsing the YAML alone (${result.yamlParseOnly.medianMs} ms, ${result.yamlParseOnly.medianPeakRssMb} MB)`);
 }

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { inventoryJsonSchema } from "../../../src/inventory/json-schema.js";
+import { inventoryReference } from "../../../src/inventory/reference.js";
+import { HOST_FIELD_NAMES, LAB_SETTING_NAMES } from "../../../src/inventory/schema.js";
 import { at, check, errors, host, labData, vars } from "../../helpers/inventory.js";
 
 describe("schema errors", () => {
@@ -78,5 +80,18 @@ describe("JSON Schema", () => {
   it("matches the committed inventory.schema.json", () => {
     const committed: unknown = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "inventory.schema.json"), "utf8"));
     expect(committed).toEqual(schema);
+  });
+});
+
+describe("inventory reference", () => {
+  it("docs/inventory.md is what `edgelab schema --markdown` generates", () => {
+    const committed = readFileSync(join(import.meta.dirname, "..", "..", "..", "docs", "inventory.md"), "utf8");
+    expect(committed).toBe(inventoryReference(inventoryJsonSchema()));
+  });
+  it("documents every host field and every lab-wide section", () => {
+    const doc = inventoryReference(inventoryJsonSchema());
+    for (const field of HOST_FIELD_NAMES) expect(doc).toContain(`| \`${field}\` |`);
+    for (const section of LAB_SETTING_NAMES) expect(doc).toContain(`### \`${section}\``);
+    expect(doc).toContain("| `address` | string (ipv4) | **required** |");
   });
 });
