@@ -21,5 +21,8 @@ export default tseslint.config(
   {
     files: ["eslint.config.js", "bench/**/*.js"],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      globals: { process: "readonly", console: "readonly", performance: "readonly", Buffer: "readonly" },
+    },
   },
 );

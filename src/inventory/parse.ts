@@ -51,8 +51,7 @@ export function parseInventoryText(text: string): ParsedInventory {
       position,
     });
   }
-  for (const key of duplicateKeys(doc.contents)) {
-    const text = isScalar(key) ? String(key.value as string | number) : "key";
+  for (const { key, text } of duplicateKeys(doc.contents)) {
     syntax.push({
       ...error([], `YAML syntax error: duplicate key '${text}' (Map keys must be unique)`, syntaxHint("DUPLICATE_KEY")),
       position: toPosition(lines, nodeStart(key) ?? 0),
@@ -70,8 +69,8 @@ export function parseInventoryText(text: string): ParsedInventory {
 }
 
 /** Keys that repeat within one mapping, in one pass over the document. */
-function duplicateKeys(root: unknown): unknown[] {
-  const found: unknown[] = [];
+function duplicateKeys(root: unknown): { key: unknown; text: string }[] {
+  const found: { key: unknown; text: string }[] = [];
   const stack: unknown[] = [root];
   const seenNodes = new Set<unknown>();
   while (stack.length > 0) {
@@ -83,8 +82,9 @@ function duplicateKeys(root: unknown): unknown[] {
       for (const pair of node.items) {
         const key = pair.key;
         if (isScalar(key) && (typeof key.value === "string" || typeof key.value === "number" || typeof key.value === "boolean")) {
-          const id = `${typeof key.value}:${String(key.value)}`;
-          if (keys.has(id)) found.push(key);
+          const text = String(key.value);
+          const id = `${typeof key.value}:${text}`;
+          if (keys.has(id)) found.push({ key, text });
           keys.add(id);
         }
         stack.push(pair.value);

@@ -37,10 +37,12 @@ function typeOf(root: Json, node: Json): string {
   const type = n["type"];
   if (type === "array") return `list of ${isJson(n["items"]) ? typeOf(root, n["items"]) : "any"}`;
   if (type === "integer") {
-    const min = n["minimum"] ?? (typeof n["exclusiveMinimum"] === "number" ? `>${String(n["exclusiveMinimum"])}` : undefined);
+    const minimum = typeof n["minimum"] === "number" ? n["minimum"] : undefined;
+    const exclusive = typeof n["exclusiveMinimum"] === "number" ? n["exclusiveMinimum"] : undefined;
     const max = typeof n["maximum"] === "number" && n["maximum"] < 9007199254740991 ? n["maximum"] : undefined;
-    if (min !== undefined && max !== undefined) return `integer ${String(min)}–${String(max)}`;
-    if (min !== undefined) return `integer ${typeof min === "string" ? min : `≥ ${String(min)}`}`;
+    if (minimum !== undefined && max !== undefined) return `integer ${minimum}–${max}`;
+    if (minimum !== undefined) return `integer ≥ ${minimum}`;
+    if (exclusive !== undefined) return `integer >${exclusive}`;
     return "integer";
   }
   if (type === "string" && typeof n["format"] === "string") return `string (${n["format"]})`;
