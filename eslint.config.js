@@ -22,6 +22,7 @@ export default tseslint.config(
     files: ["eslint.config.js", "bench/**/*.js"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
       globals: { process: "readonly", console: "readonly", performance: "readonly", Buffer: "readonly" },
     },
   },
