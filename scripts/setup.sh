@@ -37,7 +37,7 @@ apt_missing() {
       missing+=("$pkg")
     fi
   done
-  printf '%s\n' "${missing[@]+"${missing[@]}"}"
+  [ "${#missing[@]}" -eq 0 ] || printf '%s\n' "${missing[@]}"
 }
 
 setup_apt() {
