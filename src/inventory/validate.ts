@@ -36,7 +36,7 @@ export function validateInventoryText(text: string, file: string, rules: readonl
   const reparse = (): ParsedInventory => parseInventoryText(text);
   const found: Issue[] = [];
   if (data === null || data === undefined) {
-    found.push(error([], "the inventory is empty", "Start from `edgelab init`, or copy inventories/local.yml."));
+    found.push(error([], "the inventory is empty", "Start from a copy of inventories/local.yml."));
     return finish(reparse, file, found, undefined);
   }
   const schema = Inventory.safeParse(data, { reportInput: true });

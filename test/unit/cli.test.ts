@@ -188,3 +188,13 @@ describe("edgelab render", () => {
     expect(r.stderr).toMatch(/unknown artifact family 'nginks'/);
   });
 });
+
+describe("stack traces", () => {
+  it("are shown only with -v", async () => {
+    const quiet = await cli(["validate", "-i", "missing.yml"], { cwd: dir });
+    expect(quiet.stderr).not.toMatch(/\n\s+at /);
+    const verbose = await cli(["-v", "validate", "-i", "missing.yml"], { cwd: dir });
+    expect(verbose.code).toBe(2);
+    expect(verbose.stderr).toMatch(/UsageError: inventory missing\.yml does not exist\n\s+at /);
+  });
+});
