@@ -217,12 +217,14 @@ export const cidrOverlaps: Rule = (facts) => {
       const b = blocks[j];
       if (!a || !b || !cidrsOverlap(a.cidr, b.cidr)) continue;
       if (a.what.startsWith("node subnet") && b.what.startsWith("node subnet")) continue; // vlanSubnets reports these
-      const defaulted = b.path.length > 0 && facts.k3s !== undefined && !facts.k3s.written && b.what.startsWith("service");
+      // A K3s default (10.42/16, 10.43/16) colliding with the user's own ranges needs a different fix.
+      const k3sWritten = isRecord(facts.allVars["k3s"]) ? facts.allVars["k3s"] : {};
+      const defaulted = [a, b].some((x) => (x.what.startsWith("pod") && !("cluster_cidr" in k3sWritten)) || (x.what.startsWith("service") && !("service_cidr" in k3sWritten)));
       issues.push(
         error(
           b.path,
           `${b.what} ${b.cidr.text} overlaps ${a.what} ${a.cidr.text}`,
-          defaulted ? "Set k3s.cluster_cidr / k3s.service_cidr to ranges your LAN does not use." : "Pod, service, load-balancer and node networks must be disjoint.",
+          defaulted ? "K3s uses 10.42.0.0/16 for pods and 10.43.0.0/16 for services unless told otherwise: set k3s.cluster_cidr / k3s.service_cidr to ranges your network does not use." : "Pod, service, load-balancer and node networks must be disjoint.",
         ),
       );
     }

@@ -211,6 +211,17 @@ describe("overlapping CIDRs", () => {
     expect(matching(result, /LB pool .* overlaps node subnet of VLAN 222|node subnet of VLAN 222 .* overlaps LB pool/)).toHaveLength(1);
     expect(matching(result, /address of host 'west-lab-k3s01' is inside the LB pool/)).toHaveLength(1);
   });
+  it("explains K3s's default pod network when a node subnet collides with it", () => {
+    const data = labData();
+    const vlans = at(data, "all.vars.network")["vlans"] as Record<string, unknown>[];
+    vlans[1] = { ...vlans[1], subnet: "10.42.222.0/24", gateway: "10.42.222.1" };
+    host(data, "west-lab-k3s01")["ansible_host"] = "10.42.222.41";
+    const peers = at(data, "all.vars.cilium.bgp.peers")["west-worker"] as Record<string, unknown>[];
+    peers[0] = { ...peers[0], address: "10.42.222.1" };
+    const issue = check(data).issues.find((i) => /overlaps/.test(i.message));
+    expect(issue?.message).toBe("node subnet of VLAN 222 10.42.222.0/24 overlaps pod network (k3s.cluster_cidr) 10.42.0.0/16");
+    expect(issue?.hint).toMatch(/unless told otherwise: set k3s.cluster_cidr/);
+  });
   it("accepts disjoint networks", () => {
     expect(matching(check(labData()), /overlaps/)).toEqual([]);
   });
