@@ -17,6 +17,12 @@ import {
   StreamSettings,
   VlanSettings,
   Cidr4,
+  MediaSettings,
+  EdgeSettings,
+  LocalSettings,
+  type MediaSettingsOut,
+  type EdgeSettingsOut,
+  type LocalSettingsOut,
   type VlanSettingsOut,
   type CiliumSettingsOut,
   type DnsSettingsOut,
@@ -101,6 +107,9 @@ export interface InventoryFacts {
   readonly k3s: Section<K3sSettingsOut> | undefined;
   readonly cilium: Section<CiliumSettingsOut> | undefined;
   readonly dns: Section<DnsSettingsOut> | undefined;
+  readonly media: Section<MediaSettingsOut> | undefined;
+  readonly edge: Section<EdgeSettingsOut> | undefined;
+  readonly local: Section<LocalSettingsOut> | undefined;
   /** Streams that parse, with their index in the file (defaults to one test stream "live"). */
   readonly streams: readonly Indexed<StreamSettingsOut>[];
   readonly streamsWritten: boolean;
@@ -218,6 +227,9 @@ export function collectFacts(data: unknown): InventoryFacts {
     k3s: section(K3sSettings, allVars, "k3s", true),
     cilium: section(CiliumSettings, allVars, "cilium", true),
     dns: section(DnsSettings, allVars, "dns", false),
+    media: section(MediaSettings, allVars, "media", true),
+    edge: section(EdgeSettings, allVars, "edge", true),
+    local: section(LocalSettings, allVars, "local", true),
     streams,
     streamsWritten,
     vlans,

@@ -523,6 +523,57 @@ export const apiVip: Rule = (facts) => {
   return issues;
 };
 
+/* ------------------------------------------------------------------ media */
+
+export const packaging: Rule = (facts) => {
+  const issues: Issue[] = [];
+  const media = facts.media;
+  if (media === undefined) return issues;
+  for (const kind of ["hls", "dash"] as const) {
+    const settings = media.value[kind];
+    if (kind === "dash" && !media.value.dash.enabled) continue;
+    const ratio = settings.playlist_length / settings.fragment;
+    const path = [...media.path, kind, "playlist_length"];
+    if (ratio < 3) {
+      issues.push(error(path, `${kind} playlist_length ${settings.playlist_length}s holds ${ratio.toFixed(1)} fragments of ${settings.fragment}s`, "RFC 8216 asks for at least 3 target durations (players start 3 behind the live edge); use at least 6 fragments."));
+    } else if (ratio < 6) {
+      issues.push(warning(path, `${kind} playlist_length ${settings.playlist_length}s holds only ${ratio.toFixed(1)} fragments of ${settings.fragment}s`, "nginx-rtmp may delete playlists and init files of very short windows: keep at least 6 fragments."));
+    }
+    if (kind === "hls" && !Number.isInteger(settings.fragment * media.value.fps)) {
+      issues.push(error([...media.path, "hls", "fragment"], `a ${settings.fragment}s fragment at ${media.value.fps} fps is not a whole number of frames`, "Segments are cut on keyframes every fps × fragment frames: pick a fragment that gives a whole GOP."));
+    }
+  }
+  const seen = new Set<string>();
+  for (const [i, rendition] of media.value.abr.entries()) {
+    if (seen.has(rendition.name)) issues.push(error([...media.path, "abr", i, "name"], `rendition '${rendition.name}' is listed twice`, "Each rendition needs its own name."));
+    seen.add(rendition.name);
+  }
+  return issues;
+};
+
+/** In the local lab every process listens on its host's loopback address: no two may share a port. */
+export const localPorts: Rule = (facts) => {
+  const issues: Issue[] = [];
+  const local = facts.local;
+  if (facts.lab?.value.provider !== "local" || local === undefined || facts.media === undefined) return issues;
+  const ports = local.value.ports;
+  const servers = facts.media.value.servers;
+  const used = new Map<number, string>();
+  const claim = (port: number, what: string, key: string): void => {
+    const other = used.get(port);
+    if (other !== undefined) issues.push(error([...local.path, "ports", key], `port ${port} of ${what} is also the port of ${other}`, "Processes on the server host share its address: give each its own port."));
+    else used.set(port, what);
+  };
+  claim(ports.origin, "the origin front", "origin");
+  claim(ports.router, "the stream-key router", "router");
+  claim(ports.redis, "redis", "redis");
+  for (let i = 0; i < servers; i++) claim(ports.media_http + i, `media server ${i} (HTTP)`, "media_http");
+  for (let i = 0; i < servers; i++) claim(ports.media_rtmp + i, `media server ${i} (RTMP)`, "media_rtmp");
+  const serverAddresses = new Set(facts.hosts.filter((h) => h.role === "server").map((h) => h.fields.ansible_host?.value));
+  if (facts.hosts.some((h) => h.role === "agent" && serverAddresses.has(h.fields.ansible_host?.value))) claim(ports.edge, "an edge", "edge");
+  return issues;
+};
+
 /** All rules, in the order their findings are produced (output is sorted by position anyway). */
 export const RULES: readonly Rule[] = [
   clusterGroups,
@@ -541,5 +592,7 @@ export const RULES: readonly Rule[] = [
   unknownVariables,
   streamNames,
   apiVip,
+  packaging,
+  localPorts,
 ];
 

@@ -272,6 +272,77 @@ export const StreamSettings = z
   })
   .describe("A live stream the lab carries.");
 
+const Seconds = (what: string, fallback: number) => z.number().positive().max(3600).default(fallback).describe(what);
+
+export const Rendition = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9]+$/, "must be lowercase letters and digits, e.g. 360p").describe("Suffix of the rendition, e.g. 360p (URLs: /hls/<stream>_360p/index.m3u8)."),
+    width: z.int().min(16).max(7680).describe("Frame width in pixels."),
+    height: z.int().min(16).max(4320).describe("Frame height in pixels."),
+    video_kbps: z.int().min(50).max(100000).describe("Video bit rate in kbit/s."),
+    audio_kbps: z.int().min(16).max(512).default(96).describe("Audio bit rate in kbit/s."),
+  })
+  .describe("One rung of the ABR ladder.");
+
+export const MediaSettings = z
+  .strictObject({
+    servers: z.int().min(1).max(64).default(2).describe("Number of media servers (RTMP ingest + packaging); streams are spread across them."),
+    fps: z.int().min(1).max(120).default(30).describe("Frame rate of the test sources; the GOP is fps × hls.fragment so segments cut on keyframes."),
+    hls: z
+      .strictObject({
+        fragment: Seconds("HLS segment length in seconds (hls_fragment).", 2),
+        playlist_length: Seconds("HLS playlist window in seconds (hls_playlist_length); keep it ≥ 6 fragments.", 12),
+      })
+      .default({ fragment: 2, playlist_length: 12 })
+      .describe("HLS packaging."),
+    dash: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe("Package DASH too."),
+        fragment: Seconds("DASH segment length in seconds.", 2),
+        playlist_length: Seconds("DASH window in seconds.", 12),
+      })
+      .default({ enabled: true, fragment: 2, playlist_length: 12 })
+      .describe("DASH packaging."),
+    rtmp_playback: z.boolean().default(false).describe("Allow RTMP playback from the media servers (off: viewers use HLS/DASH only)."),
+    record: z
+      .strictObject({
+        path: z.string().min(1).describe("Directory recordings are written to (relative paths: under the lab's state directory)."),
+        unique: z.boolean().default(true).describe("Append a timestamp to each recording's name (record_unique)."),
+      })
+      .optional()
+      .describe("Record every published stream (record all)."),
+    push: z
+      .array(z.string().regex(/^rtmps?:\/\/\S+$/, "must be an rtmp:// URL"))
+      .default([])
+      .describe("RTMP relays every published stream is pushed to (push)."),
+    abr: z.array(Rendition).default([]).describe("ABR ladder: each published stream is transcoded to these renditions, with an HLS master playlist /hls/<stream>.m3u8."),
+  })
+  .describe("Origin media servers: ingest, packaging, publishing rules.");
+
+export const EdgeSettings = z
+  .strictObject({
+    cache_mb: z.int().min(8).max(65536).default(256).describe("Size of each edge's cache (memory-backed in the cluster) in MiB."),
+    segment_ttl: z.int().min(10).max(86400).default(600).describe("How long a media segment stays cached, in seconds."),
+    playlist_ttl: z.number().positive().max(10).default(1).describe("How long a playlist or MPD stays cached, in seconds (about half a segment)."),
+  })
+  .describe("Edge caches (one per worker host).");
+
+export const LocalSettings = z
+  .strictObject({
+    ports: z
+      .strictObject({
+        edge: z.int().min(1024).max(65535).default(8080).describe("HTTP port of each edge (on its worker's address)."),
+        origin: z.int().min(1024).max(65535).default(8000).describe("HTTP port of the origin front (stream-key router's nginx)."),
+        router: z.int().min(1024).max(65535).default(8001).describe("Port of the stream-key router service."),
+        redis: z.int().min(1024).max(65535).default(6390).describe("Port of redis."),
+        media_http: z.int().min(1024).max(65535).default(8100).describe("HTTP port of media server 0 (server i uses this + i)."),
+        media_rtmp: z.int().min(1024).max(65535).default(1935).describe("RTMP port of media server 0 (server i uses this + i)."),
+      })
+      .default({ edge: 8080, origin: 8000, router: 8001, redis: 6390, media_http: 8100, media_rtmp: 1935 })
+      .describe("Ports of the local lab's processes (each on its host's loopback address)."),
+  })
+  .describe("Local lab (provider local) settings.");
+
 const labSettingsShape = {
   lab: LabSettings.optional(),
   proxmox: ProxmoxSettings.optional(),
@@ -280,6 +351,9 @@ const labSettingsShape = {
   cilium: CiliumSettings.optional(),
   dns: DnsSettings.optional(),
   streams: z.array(StreamSettings).optional().describe("Live streams the lab carries (default: one test stream named live)."),
+  media: MediaSettings.optional(),
+  edge: EdgeSettings.optional(),
+  local: LocalSettings.optional(),
 };
 
 export const LAB_SETTING_NAMES = Object.keys(labSettingsShape) as readonly (keyof typeof labSettingsShape)[];
@@ -355,3 +429,6 @@ export type DnsSettingsOut = z.output<typeof DnsSettings>;
 export type VlanSettingsOut = z.output<typeof VlanSettings>;
 export type StreamSettingsOut = z.output<typeof StreamSettings>;
 export type BgpPeerOut = z.output<typeof BgpPeer>;
+export type MediaSettingsOut = z.output<typeof MediaSettings>;
+export type EdgeSettingsOut = z.output<typeof EdgeSettings>;
+export type LocalSettingsOut = z.output<typeof LocalSettings>;

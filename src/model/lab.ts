@@ -64,6 +64,34 @@ export interface StreamModel {
   readonly source: { readonly type: "testsrc" } | { readonly type: "url"; readonly url: string };
 }
 
+export interface RenditionModel {
+  readonly name: string;
+  readonly width: number;
+  readonly height: number;
+  readonly videoKbps: number;
+  readonly audioKbps: number;
+}
+
+export interface MediaModel {
+  readonly servers: number;
+  readonly fps: number;
+  readonly hls: { readonly fragment: number; readonly playlistLength: number };
+  readonly dash: { readonly enabled: boolean; readonly fragment: number; readonly playlistLength: number };
+  readonly rtmpPlayback: boolean;
+  readonly record: { readonly path: string; readonly unique: boolean } | undefined;
+  readonly push: readonly string[];
+  readonly abr: readonly RenditionModel[];
+}
+
+export interface LocalPorts {
+  readonly edge: number;
+  readonly origin: number;
+  readonly router: number;
+  readonly redis: number;
+  readonly mediaHttp: number;
+  readonly mediaRtmp: number;
+}
+
 export interface Lab {
   readonly name: string;
   readonly provider: Provider;
@@ -104,6 +132,9 @@ export interface Lab {
     | undefined;
   readonly dnsName: string | undefined;
   readonly streams: readonly StreamModel[];
+  readonly media: MediaModel;
+  readonly edge: { readonly cacheMb: number; readonly segmentTtl: number; readonly playlistTtl: number };
+  readonly localPorts: LocalPorts;
 }
 
 export class ModelError extends Error {
@@ -181,6 +212,9 @@ export function buildLab(facts: InventoryFacts): Lab {
       }
     : undefined;
 
+  const media = required(facts.media, "media settings").value;
+  const edge = required(facts.edge, "edge settings").value;
+  const ports = required(facts.local, "local settings").value.ports;
   const firstServer = required(servers[0], "a K3s server");
   return {
     name: settings.name,
@@ -218,5 +252,17 @@ export function buildLab(facts: InventoryFacts): Lab {
         : undefined,
     dnsName: facts.dns?.value.name,
     streams: facts.streams.map(({ value }) => ({ name: value.name, key: value.key, source: value.source })),
+    media: {
+      servers: media.servers,
+      fps: media.fps,
+      hls: { fragment: media.hls.fragment, playlistLength: media.hls.playlist_length },
+      dash: { enabled: media.dash.enabled, fragment: media.dash.fragment, playlistLength: media.dash.playlist_length },
+      rtmpPlayback: media.rtmp_playback,
+      record: media.record,
+      push: media.push,
+      abr: media.abr.map((r) => ({ name: r.name, width: r.width, height: r.height, videoKbps: r.video_kbps, audioKbps: r.audio_kbps })),
+    },
+    edge: { cacheMb: edge.cache_mb, segmentTtl: edge.segment_ttl, playlistTtl: edge.playlist_ttl },
+    localPorts: { edge: ports.edge, origin: ports.origin, router: ports.router, redis: ports.redis, mediaHttp: ports.media_http, mediaRtmp: ports.media_rtmp },
   };
 }
