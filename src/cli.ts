@@ -8,6 +8,9 @@ import { issueJson, issueLine, issuesSummary } from "./commands/issues-report.js
 import { renderCommand } from "./commands/render.js";
 import { schemaCommand } from "./commands/schema.js";
 import { validateCommand } from "./commands/validate.js";
+import { upCommand } from "./commands/up.js";
+import { statusCommand } from "./commands/status.js";
+import { downCommand } from "./commands/down.js";
 import { packageVersion, versionCommand } from "./commands/version.js";
 import { EdgelabError, EXIT_FAILED, EXIT_USAGE, InventoryError } from "./errors.js";
 import { style } from "./output.js";
@@ -37,7 +40,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [validateCommand, schemaCommand, renderCommand, versionCommand]) {
+  for (const make of [validateCommand, schemaCommand, renderCommand, upCommand, statusCommand, downCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {

@@ -31,22 +31,27 @@ export function planArtifacts(outDir: string, artifacts: readonly Artifact[]): W
   });
 }
 
+/**
+ * Writes one file atomically (temp file + rename) with its mode; does nothing when the file
+ * already holds this content with this mode. Returns what happened.
+ */
+export function writeFileAtomic(target: string, content: string, mode: number): WriteStatus {
+  const existing = current(target);
+  if (existing !== undefined && existing.content === content && existing.mode === mode) return "unchanged";
+  mkdirSync(dirname(target), { recursive: true });
+  const temp = `${target}.${process.pid}.tmp`;
+  try {
+    // Created with the final mode so a secret is never readable by others, even briefly.
+    writeFileSync(temp, content, { mode });
+    chmodSync(temp, mode);
+    renameSync(temp, target);
+  } catch (cause) {
+    rmSync(temp, { force: true });
+    throw cause;
+  }
+  return existing === undefined ? "created" : "updated";
+}
+
 export function writeArtifacts(outDir: string, artifacts: readonly Artifact[]): WriteResult[] {
-  const plan = planArtifacts(outDir, artifacts);
-  artifacts.forEach((artifact, i) => {
-    if (plan[i]?.status === "unchanged") return;
-    const target = join(outDir, artifact.path);
-    mkdirSync(dirname(target), { recursive: true });
-    const temp = `${target}.${process.pid}.tmp`;
-    try {
-      // Created with the final mode so a secret is never readable by others, even briefly.
-      writeFileSync(temp, artifact.content, { mode: artifact.mode });
-      chmodSync(temp, artifact.mode);
-      renameSync(temp, target);
-    } catch (cause) {
-      rmSync(temp, { force: true });
-      throw cause;
-    }
-  });
-  return plan;
+  return artifacts.map((a) => ({ path: a.path, status: writeFileAtomic(join(outDir, a.path), a.content, a.mode), mode: a.mode, bytes: Buffer.byteLength(a.content) }));
 }

@@ -1,0 +1,310 @@
+/**
+ * The local lab provider: brings the data plane up as supervised processes on loopback,
+ * reports what runs, and stops what it started (and nothing else).
+ */
+import { spawn } from "node:child_process";
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { EdgelabError } from "../../errors.js";
+import { hashKey, verifyKey, type KeyHash } from "../../media/keys.js";
+import type { RouterConfig } from "../../media/routing.js";
+import { localDataPlane, type DataPlane } from "../../model/dataplane.js";
+import type { Lab } from "../../model/lab.js";
+import { PACKAGE_ROOT, TEMPLATES_DIR } from "../../paths.js";
+import { writeFileAtomic } from "../../pipeline/artifacts.js";
+import { resolveSecret } from "../../pipeline/secrets.js";
+import { defaultEnvironment } from "../../render/environment.js";
+import { localLayout, type LocalLayout } from "./layout.js";
+import { buildLocalPlan, type LocalPlan, type StreamUrls } from "./plan.js";
+import { LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "./preflight.js";
+import { probe, type ProcessState, type SupervisorState } from "./supervisor.js";
+
+export const SUPERVISOR_SCRIPT = join(PACKAGE_ROOT, "dist", "providers", "local", "supervisor.js");
+export const ROUTER_SCRIPT = join(PACKAGE_ROOT, "dist", "media", "router-server.js");
+
+export interface LocalLabContext {
+  readonly inventoryPath: string;
+  readonly lab: Lab;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Progress lines (stderr in the CLI). */
+  readonly progress: (line: string) => void;
+}
+
+export interface UpResult {
+  readonly changed: "started" | "reloaded" | "unchanged";
+  readonly urls: readonly StreamUrls[];
+  readonly layout: LocalLayout;
+  readonly seconds: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function requireLocal(lab: Lab): void {
+  if (lab.provider !== "local") {
+    throw new EdgelabError(`this inventory's provider is ${lab.provider}; the local lab needs provider local`, {
+      hint: "Use inventories/local.yml, or set lab.provider: local. Cluster labs are brought up by provisioning and deploy.",
+      exitCode: 2,
+    });
+  }
+}
+
+export function readState(layout: LocalLayout): SupervisorState | undefined {
+  try {
+    return JSON.parse(readFileSync(layout.stateFile, "utf8")) as SupervisorState;
+  } catch {
+    return undefined;
+  }
+}
+
+function cmdline(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "");
+  } catch {
+    return undefined;
+  }
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Is this pid our supervisor for this lab (not a recycled pid of something else)? */
+function isOurSupervisor(layout: LocalLayout, pid: number): boolean {
+  const args = cmdline(pid);
+  return args !== undefined && args.some((a) => a.endsWith("supervisor.js")) && args.includes(layout.specFile);
+}
+
+/** Is this pid the process we recorded (same command line, secrets aside)? */
+function isOurProcess(p: ProcessState, pid: number): boolean {
+  const args = cmdline(pid);
+  if (args === undefined) return false;
+  return args.join(" ").replace(/key=[^&\s]*/g, "key=***") === p.command;
+}
+
+function nobody(): { uid: number; gid: number } | undefined {
+  try {
+    const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("nobody:"));
+    const [, , uid, gid] = line?.split(":") ?? [];
+    return uid !== undefined && gid !== undefined ? { uid: Number(uid), gid: Number(gid) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function playerFiles(): Map<string, string> {
+  const require = createRequire(import.meta.url);
+  const hls = readFileSync(require.resolve("hls.js/dist/hls.min.js"), "utf8");
+  return new Map([
+    ["index.html", readFileSync(join(TEMPLATES_DIR, "player", "index.html"), "utf8")],
+    ["hls.min.js", hls],
+  ]);
+}
+
+/** Keys hashed once: an unchanged key keeps its stored hash, so re-running `up` changes nothing. */
+function keyHashes(layout: LocalLayout, keys: ReadonlyMap<string, string>): Map<string, KeyHash> {
+  let previous: RouterConfig | undefined;
+  try {
+    previous = JSON.parse(readFileSync(join(layout.conf, "router.json"), "utf8")) as RouterConfig;
+  } catch {
+    previous = undefined;
+  }
+  const out = new Map<string, KeyHash>();
+  for (const [name, key] of keys) {
+    const old = previous?.streams.find((s) => s.name === name)?.key;
+    out.set(name, old !== undefined && verifyKey(key, old) ? old : hashKey(key));
+  }
+  return out;
+}
+
+export function planLocalLab(ctx: LocalLabContext): { plan: LocalPlan; plane: DataPlane; layout: LocalLayout } {
+  requireLocal(ctx.lab);
+  const programs = requirePrograms(LOCAL_REQUIREMENTS, ctx.env["PATH"]);
+  const layout = localLayout(dirname(ctx.inventoryPath));
+  const plane = localDataPlane(ctx.lab);
+  const keys = new Map<string, string>();
+  for (const stream of ctx.lab.streams) {
+    if (stream.source.type === "url" && /^rtmps?:\/\//.test(stream.source.url)) continue;
+    keys.set(stream.name, resolveSecret(stream.key, `stream-${stream.name}`, { env: ctx.env, baseDir: dirname(ctx.inventoryPath), secretsDir: layout.secrets }));
+  }
+  const plan = buildLocalPlan({
+    lab: ctx.lab,
+    plane,
+    layout,
+    env: defaultEnvironment(),
+    binaries: {
+      nginx: programs.get("nginx") ?? "nginx",
+      redis: programs.get("redis-server") ?? "redis-server",
+      ffmpeg: programs.get("ffmpeg") ?? "ffmpeg",
+      node: process.execPath,
+      routerScript: ROUTER_SCRIPT,
+    },
+    keys,
+    keyHashes: keyHashes(layout, keys),
+    playerFiles: playerFiles(),
+  });
+  return { plan, plane, layout };
+}
+
+function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
+  for (const dir of plan.dirs) mkdirSync(dir, { recursive: true });
+  // nginx workers run as nobody when the master is root: they must be able to write here.
+  if (process.getuid?.() === 0) {
+    const who = nobody();
+    if (who !== undefined) for (const dir of plan.workerDirs) chownSync(dir, who.uid, who.gid);
+  }
+  let changed = false;
+  for (const file of plan.files) changed = writeFileAtomic(file.path, file.content, file.mode) !== "unchanged" || changed;
+  const spec = `${JSON.stringify({ processes: plan.processes }, null, 2)}\n`;
+  changed = writeFileAtomic(layout.specFile, spec, 0o600) !== "unchanged" || changed;
+  return changed;
+}
+
+/** Orphans of a supervisor that died: processes we recorded that still run. */
+function stopOrphans(state: SupervisorState | undefined): number {
+  let stopped = 0;
+  for (const p of state?.processes ?? []) {
+    if (p.pid !== undefined && alive(p.pid) && isOurProcess(p, p.pid)) {
+      process.kill(p.pid, "SIGKILL");
+      stopped += 1;
+    }
+  }
+  return stopped;
+}
+
+async function waitForSupervisor(ctx: LocalLabContext, layout: LocalLayout, pid: number, deadline: number): Promise<SupervisorState> {
+  const reported = new Map<string, string>();
+  for (;;) {
+    const state = readState(layout);
+    if (!alive(pid)) {
+      throw new EdgelabError(`the local lab's supervisor exited while starting`, { hint: `See ${layout.supervisorLog}.` });
+    }
+    for (const p of state?.processes ?? []) {
+      const line = `${p.name}: ${p.status}${p.restarts > 0 ? ` (restarts ${p.restarts}, last ${p.lastExit ?? "?"})` : ""}`;
+      if (reported.get(p.name) !== line) {
+        reported.set(p.name, line);
+        ctx.progress(line);
+      }
+      if (p.restarts >= 3) {
+        const tail = readFileSync(p.log, "utf8").trim().split("\n").slice(-5).join("\n    ");
+        throw new EdgelabError(`local lab: ${p.name} keeps exiting (${p.lastExit ?? "?"}, ${p.restarts} restarts)`, { hint: `Last lines of ${p.log}:\n    ${tail}` });
+      }
+    }
+    if (state?.status === "running" && state.processes.every((p) => p.status === "running")) return state;
+    if (Date.now() > deadline) {
+      const waiting = (state?.processes ?? []).filter((p) => p.status !== "running").map((p) => `${p.name} (${p.status})`);
+      throw new EdgelabError(`local lab: timed out starting ${waiting.join(", ") || "the supervisor"}`, { hint: `See the logs in ${layout.nginx.logs}.` });
+    }
+    await sleep(200);
+  }
+}
+
+/** A live playlist: 200 with at least one segment. */
+async function livePlaylist(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    const body = await res.text();
+    return res.status === 200 && (body.includes("#EXTINF") || body.includes("#EXT-X-STREAM-INF"));
+  } catch {
+    return false;
+  }
+}
+
+async function waitForPlaylists(ctx: LocalLabContext, urls: readonly StreamUrls[], deadline: number): Promise<void> {
+  const pending = new Set(urls.map((u) => u.hls));
+  ctx.progress(`waiting for ${pending.size} live playlist(s) at the edges`);
+  while (pending.size > 0) {
+    for (const url of [...pending]) {
+      if (await livePlaylist(url)) {
+        pending.delete(url);
+        ctx.progress(`live: ${url}`);
+      }
+    }
+    if (pending.size === 0) return;
+    if (Date.now() > deadline) throw new EdgelabError(`local lab: no live playlist after waiting at ${[...pending].join(", ")}`, { hint: "Check the source-* and media-* logs under .edgelab/local/logs/." });
+    await sleep(500);
+  }
+}
+
+export async function localUp(ctx: LocalLabContext, timeoutSeconds: number): Promise<UpResult> {
+  const started = Date.now();
+  const deadline = started + timeoutSeconds * 1000;
+  const { plan, layout } = planLocalLab(ctx);
+  const state = readState(layout);
+  const running = state !== undefined && alive(state.supervisorPid) && isOurSupervisor(layout, state.supervisorPid) && state.status !== "stopped";
+  if (running) {
+    const changed = writePlan(plan, layout);
+    if (changed) {
+      ctx.progress("configuration changed: reloading (nginx reloads gracefully; viewers stay connected)");
+      process.kill(state.supervisorPid, "SIGHUP");
+      await sleep(500);
+    }
+    await waitForSupervisor(ctx, layout, state.supervisorPid, deadline);
+    await waitForPlaylists(ctx, plan.urls, deadline);
+    return { changed: changed ? "reloaded" : "unchanged", urls: plan.urls, layout, seconds: (Date.now() - started) / 1000 };
+  }
+  const orphans = stopOrphans(state);
+  if (orphans > 0) ctx.progress(`stopped ${orphans} process(es) left by a previous run`);
+  await requireFreePorts(plan.processes.flatMap((p) => p.listens.map((endpoint) => ({ owner: p.name, endpoint }))));
+  writePlan(plan, layout);
+  mkdirSync(dirname(layout.supervisorLog), { recursive: true });
+  const out = openSync(layout.supervisorLog, "a");
+  const child = spawn(process.execPath, [SUPERVISOR_SCRIPT, layout.specFile, layout.stateFile], { detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new EdgelabError("could not start the local lab's supervisor", { hint: `See ${layout.supervisorLog}.` });
+  ctx.progress(`supervisor started (pid ${pid})`);
+  await sleep(200);
+  await waitForSupervisor(ctx, layout, pid, deadline);
+  await waitForPlaylists(ctx, plan.urls, deadline);
+  return { changed: "started", urls: plan.urls, layout, seconds: (Date.now() - started) / 1000 };
+}
+
+export interface ProcessReport extends ProcessState {
+  readonly alive: boolean;
+  readonly healthy: boolean;
+}
+
+export async function localStatus(inventoryPath: string): Promise<{ running: boolean; supervisorPid: number | undefined; processes: ProcessReport[] }> {
+  const layout = localLayout(dirname(inventoryPath));
+  const state = readState(layout);
+  if (state === undefined) return { running: false, supervisorPid: undefined, processes: [] };
+  const supervisorUp = alive(state.supervisorPid) && isOurSupervisor(layout, state.supervisorPid);
+  const processes: ProcessReport[] = [];
+  for (const p of state.processes) {
+    const isAlive = p.pid !== undefined && alive(p.pid);
+    let healthy = isAlive;
+    for (const endpoint of p.listens) healthy = healthy && (await probe({ kind: "tcp", host: endpoint.host, port: endpoint.port }));
+    processes.push({ ...p, alive: isAlive, healthy });
+  }
+  return { running: supervisorUp, supervisorPid: supervisorUp ? state.supervisorPid : undefined, processes };
+}
+
+export async function localDown(inventoryPath: string, progress: (line: string) => void): Promise<{ stopped: string[]; wasRunning: boolean }> {
+  const layout = localLayout(dirname(inventoryPath));
+  const state = readState(layout);
+  if (state === undefined || !existsSync(layout.stateFile)) return { stopped: [], wasRunning: false };
+  const before = state.processes.filter((p) => p.pid !== undefined && alive(p.pid)).map((p) => p.name);
+  let wasRunning = false;
+  if (alive(state.supervisorPid) && isOurSupervisor(layout, state.supervisorPid)) {
+    wasRunning = true;
+    progress(`stopping the supervisor (pid ${state.supervisorPid}) and its ${before.length} process(es)`);
+    process.kill(state.supervisorPid, "SIGTERM");
+    const deadline = Date.now() + 30_000;
+    while (alive(state.supervisorPid) && Date.now() < deadline) await sleep(100);
+    if (alive(state.supervisorPid)) process.kill(state.supervisorPid, "SIGKILL");
+  }
+  const orphans = stopOrphans(readState(layout) ?? state);
+  if (orphans > 0) progress(`stopped ${orphans} process(es) the supervisor had left`);
+  const after = readState(layout) ?? state;
+  const final: SupervisorState = { ...after, status: "stopped", updatedAt: new Date().toISOString(), processes: after.processes.map((p) => ({ ...p, pid: undefined, status: "stopped" })) };
+  writeFileSync(layout.stateFile, `${JSON.stringify(final, null, 2)}\n`);
+  return { stopped: before, wasRunning: wasRunning || before.length > 0 };
+}

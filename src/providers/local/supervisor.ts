@@ -1,0 +1,295 @@
+/**
+ * The local lab's supervisor: a small daemon that starts the lab's processes in order (each
+ * waits for the one before to be ready), restarts any that die (with backoff), reloads or
+ * restarts what changed on SIGHUP, and stops everything it started on SIGTERM.
+ *
+ *   node dist/providers/local/supervisor.js <supervisor.json> <state.json>
+ *
+ * It writes state.json (pids, restarts, status) for `edgelab status` and `edgelab down`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { request } from "node:http";
+import { connect } from "node:net";
+import type { ProcessSpec, Readiness } from "./plan.js";
+
+export interface SupervisorSpec {
+  readonly processes: readonly ProcessSpec[];
+}
+
+export type ProcessStatus = "starting" | "running" | "backoff" | "stopping" | "stopped" | "failed";
+
+export interface ProcessState {
+  readonly name: string;
+  readonly kind: ProcessSpec["kind"];
+  pid: number | undefined;
+  status: ProcessStatus;
+  restarts: number;
+  lastExit: string | undefined;
+  /** argv with secrets replaced by "***". */
+  readonly command: string;
+  readonly listens: ProcessSpec["listens"];
+  readonly log: string;
+}
+
+export interface SupervisorState {
+  readonly supervisorPid: number;
+  readonly startedAt: string;
+  status: "starting" | "running" | "stopping" | "stopped";
+  updatedAt: string;
+  processes: ProcessState[];
+}
+
+/** Replaces stream keys in URLs (key=...) with ***. */
+export function redactSecrets(text: string): string {
+  return text.replace(/([?&]key=)[^&\s'"]*/g, "$1***");
+}
+
+export function redactedCommand(spec: ProcessSpec): string {
+  return spec.argv.map((arg, i) => (spec.secretArgs.includes(i) ? arg.replace(/key=[^&\s]*/g, "key=***") : arg)).join(" ");
+}
+
+export async function probe(ready: Readiness, timeoutMs = 1000): Promise<boolean> {
+  if (ready.kind === "tcp") {
+    return new Promise((resolve) => {
+      const socket = connect({ host: ready.host, port: ready.port });
+      const done = (ok: boolean): void => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(timeoutMs, () => done(false));
+      socket.once("connect", () => done(true));
+      socket.once("error", () => done(false));
+    });
+  }
+  return new Promise((resolve) => {
+    const req = request({ host: ready.host, port: ready.port, path: ready.path ?? "/", timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode !== undefined && res.statusCode < 500);
+    });
+    req.once("timeout", () => req.destroy());
+    req.once("error", () => resolve(false));
+    req.end();
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Managed {
+  spec: ProcessSpec;
+  state: ProcessState;
+  child: ChildProcess | undefined;
+  wanted: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class Supervisor {
+  private readonly managed = new Map<string, Managed>();
+  private readonly state: SupervisorState;
+  private stopping = false;
+
+  constructor(
+    private readonly specFile: string,
+    private readonly stateFile: string,
+    private readonly log: (line: string) => void,
+  ) {
+    this.state = { supervisorPid: process.pid, startedAt: new Date().toISOString(), status: "starting", updatedAt: "", processes: [] };
+  }
+
+  private readSpec(): SupervisorSpec {
+    return JSON.parse(readFileSync(this.specFile, "utf8")) as SupervisorSpec;
+  }
+
+  private save(): void {
+    this.state.updatedAt = new Date().toISOString();
+    this.state.processes = [...this.managed.values()].map((m) => m.state);
+    const temp = `${this.stateFile}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o644 });
+    renameSync(temp, this.stateFile);
+  }
+
+  private spawnProcess(m: Managed): void {
+    const [command, ...args] = m.spec.argv;
+    if (command === undefined) return;
+    const out = openSync(m.spec.log, "a");
+    let child: ChildProcess;
+    if (m.spec.secretArgs.length === 0) {
+      child = spawn(command, args, { stdio: ["ignore", out, out], detached: false });
+      closeSync(out);
+    } else {
+      // ffmpeg repeats its output URL (stream key included) in its errors: filter it out.
+      child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], detached: false });
+      const write = (chunk: Buffer): void => {
+        writeSync(out, redactSecrets(chunk.toString("utf8")));
+      };
+      child.stdout?.on("data", write);
+      child.stderr?.on("data", write);
+      child.once("close", () => closeSync(out));
+    }
+    m.child = child;
+    m.state.pid = child.pid;
+    m.state.status = "starting";
+    this.save();
+    child.once("error", (err) => {
+      m.state.lastExit = `could not start: ${err.message}`;
+    });
+    child.once("exit", (code, signal) => {
+      m.child = undefined;
+      m.state.pid = undefined;
+      m.state.lastExit = signal !== null ? `signal ${signal}` : `exit ${code ?? "?"}`;
+      if (!m.wanted || this.stopping) {
+        m.state.status = "stopped";
+        this.save();
+        return;
+      }
+      m.state.restarts += 1;
+      m.state.status = "backoff";
+      const delay = Math.min(1000 * 2 ** Math.min(m.state.restarts - 1, 4), 10_000);
+      this.log(`${m.spec.name} exited (${m.state.lastExit}); restarting in ${delay} ms`);
+      this.save();
+      m.timer = setTimeout(() => {
+        m.timer = undefined;
+        if (m.wanted && !this.stopping) this.spawnProcess(m);
+      }, delay);
+    });
+  }
+
+  private async waitReady(m: Managed, timeoutMs: number): Promise<boolean> {
+    const ready = m.spec.ready;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && m.wanted && !this.stopping) {
+      if (ready === undefined) {
+        await sleep(300);
+        if (m.child !== undefined) break;
+        continue;
+      }
+      if (m.child !== undefined && (await probe(ready))) break;
+      await sleep(150);
+    }
+    const ok = m.child !== undefined;
+    if (ok) m.state.status = "running";
+    this.save();
+    return ok;
+  }
+
+  private async start(spec: ProcessSpec): Promise<void> {
+    const m: Managed = {
+      spec,
+      state: { name: spec.name, kind: spec.kind, pid: undefined, status: "starting", restarts: 0, lastExit: undefined, command: redactedCommand(spec), listens: spec.listens, log: spec.log },
+      child: undefined,
+      wanted: true,
+      timer: undefined,
+    };
+    this.managed.set(spec.name, m);
+    this.spawnProcess(m);
+    if (!(await this.waitReady(m, 20_000))) this.log(`${spec.name} did not become ready within 20 s (see ${spec.log})`);
+  }
+
+  private async stopOne(m: Managed): Promise<void> {
+    m.wanted = false;
+    if (m.timer !== undefined) clearTimeout(m.timer);
+    const child = m.child;
+    if (child === undefined) {
+      m.state.status = "stopped";
+      return;
+    }
+    m.state.status = "stopping";
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    // nginx: SIGQUIT is a graceful shutdown; everything else stops on SIGTERM.
+    child.kill(m.spec.reload === "sighup" && m.spec.kind !== "router" ? "SIGQUIT" : "SIGTERM");
+    const late = setTimeout(() => child.kill("SIGTERM"), 5000);
+    const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(late);
+    clearTimeout(kill);
+  }
+
+  async run(): Promise<void> {
+    for (const spec of this.readSpec().processes) {
+      if (this.stopping) return;
+      await this.start(spec);
+    }
+    this.state.status = "running";
+    this.save();
+    this.log(`all ${this.managed.size} processes started`);
+  }
+
+  /** Applies a changed spec file: start new, stop removed, reload or restart changed. */
+  async reload(): Promise<void> {
+    const next = this.readSpec().processes;
+    const names = new Set(next.map((p) => p.name));
+    for (const m of [...this.managed.values()].reverse()) {
+      if (!names.has(m.spec.name)) {
+        await this.stopOne(m);
+        this.managed.delete(m.spec.name);
+        this.log(`${m.spec.name} removed`);
+      }
+    }
+    for (const spec of next) {
+      const m = this.managed.get(spec.name);
+      if (m === undefined) {
+        await this.start(spec);
+        continue;
+      }
+      if (m.spec.configHash === spec.configHash && m.spec.argv.join("\u0000") === spec.argv.join("\u0000")) continue;
+      if (spec.reload === "sighup" && m.child !== undefined && m.spec.argv.join("\u0000") === spec.argv.join("\u0000")) {
+        m.spec = spec;
+        m.child.kill("SIGHUP");
+        this.log(`${spec.name} reloaded`);
+      } else {
+        await this.stopOne(m);
+        this.managed.delete(spec.name);
+        await this.start(spec);
+        this.log(`${spec.name} restarted`);
+      }
+    }
+    this.save();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.state.status = "stopping";
+    this.save();
+    for (const m of [...this.managed.values()].reverse()) await this.stopOne(m);
+    this.state.status = "stopped";
+    this.save();
+    this.log("all processes stopped");
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const [specFile, stateFile] = argv;
+  if (specFile === undefined || stateFile === undefined) {
+    process.stderr.write("usage: supervisor <supervisor.json> <state.json>\n");
+    process.exit(2);
+  }
+  const log = (line: string): void => void process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+  const supervisor = new Supervisor(specFile, stateFile, log);
+  let queue = Promise.resolve();
+  const serial = (work: () => Promise<void>): void => {
+    queue = queue.then(work).catch((cause: unknown) => log(`error: ${(cause as Error).message}`));
+  };
+  // Stopping does not wait behind a start or reload in progress: it interrupts them.
+  const stop = (): void => {
+    supervisor
+      .shutdown()
+      .then(() => process.exit(0))
+      .catch((cause: unknown) => {
+        log(`error while stopping: ${(cause as Error).message}`);
+        process.exit(1);
+      });
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGHUP", () => serial(() => supervisor.reload()));
+  serial(() => supervisor.run());
+  await queue;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).catch((cause: unknown) => {
+    process.stderr.write(`supervisor: ${(cause as Error).message}\n`);
+    process.exit(1);
+  });
+}
