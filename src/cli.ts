@@ -11,6 +11,7 @@ import { validateCommand } from "./commands/validate.js";
 import { upCommand } from "./commands/up.js";
 import { statusCommand } from "./commands/status.js";
 import { downCommand } from "./commands/down.js";
+import { smokeCommand } from "./commands/smoke.js";
 import { packageVersion, versionCommand } from "./commands/version.js";
 import { EdgelabError, EXIT_FAILED, EXIT_USAGE, InventoryError } from "./errors.js";
 import { style } from "./output.js";
@@ -40,7 +41,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [validateCommand, schemaCommand, renderCommand, upCommand, statusCommand, downCommand, versionCommand]) {
+  for (const make of [validateCommand, schemaCommand, renderCommand, upCommand, statusCommand, smokeCommand, downCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {

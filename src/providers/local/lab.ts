@@ -19,6 +19,7 @@ import { localLayout, type LocalLayout } from "./layout.js";
 import { buildLocalPlan, type LocalPlan, type StreamUrls } from "./plan.js";
 import { LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "./preflight.js";
 import { probe, type ProcessState, type SupervisorState } from "./supervisor.js";
+import { parsePlaylist, totalDuration } from "../../smoke/hls.js";
 
 export const SUPERVISOR_SCRIPT = join(PACKAGE_ROOT, "dist", "providers", "local", "supervisor.js");
 export const ROUTER_SCRIPT = join(PACKAGE_ROOT, "dist", "media", "router-server.js");
@@ -205,12 +206,20 @@ async function waitForSupervisor(ctx: LocalLabContext, layout: LocalLayout, pid:
   }
 }
 
-/** A live playlist: 200 with at least one segment. */
+/**
+ * A playable live playlist: 200 listing at least 3 target durations (players start 3 target
+ * durations behind the live edge). A master playlist counts through its first variant.
+ */
 async function livePlaylist(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    const body = await res.text();
-    return res.status === 200 && (body.includes("#EXTINF") || body.includes("#EXT-X-STREAM-INF"));
+    const playlist = parsePlaylist(await res.text());
+    if (res.status !== 200) return false;
+    if (playlist.kind === "master") {
+      const first = playlist.variants[0];
+      return first !== undefined && (await livePlaylist(new URL(first.uri, url).href));
+    }
+    return playlist.kind === "media" && playlist.targetDuration !== undefined && totalDuration(playlist) >= 3 * playlist.targetDuration;
   } catch {
     return false;
   }

@@ -1,0 +1,76 @@
+/** `edgelab smoke`: prove delivery, per stream and per edge. */
+import { Command } from "commander";
+import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { EXIT_FAILED, UsageError } from "../errors.js";
+import { localDataPlane } from "../model/dataplane.js";
+import { table } from "../output.js";
+import { loadLab } from "../pipeline/inventory-file.js";
+import { dashPath, hlsPath } from "../providers/local/plan.js";
+import { findProgram } from "../providers/local/preflight.js";
+import { junit, summary } from "../smoke/report.js";
+import { runSmoke, type SmokeTarget } from "../smoke/run.js";
+import { println, type App } from "./app.js";
+
+interface SmokeOptions {
+  edge?: string[];
+  origin?: string;
+  ingest?: string;
+  stream?: string[];
+  junit?: string;
+  maxLag: string;
+}
+
+export function smokeCommand(app: App): Command {
+  return new Command("smoke")
+    .description("check delivery per stream and edge: playlists, live edge, segments, DASH, caching, CORS, decoding, publish auth")
+    .option("--edge <url...>", "edge base URL(s) to check (default: the local lab's edges)")
+    .option("--origin <url>", "origin front base URL, for the edge-lag check (default: the local lab's)")
+    .option("--ingest <url>", "rtmp://host:port/live of a media server, for the wrong-key check (default: the local lab's)")
+    .option("--stream <name...>", "streams to check (default: every stream in the inventory)")
+    .option("--junit <file>", "also write the results as JUnit XML")
+    .option("--max-lag <seconds>", "longest an edge playlist may trail the origin's", "1")
+    .addHelpText(
+      "after",
+      `
+Exit status: 0 when every check passes, 1 when any fails.
+
+Examples:
+  $ edgelab smoke                                   # the local lab of the inventory
+  $ edgelab smoke --junit smoke.xml --json
+  $ edgelab smoke --edge http://live.example.com --stream live`,
+    )
+    .action(async (options: SmokeOptions, cmd: Command) => {
+      const ctx = app.context(cmd);
+      const s = app.style(ctx);
+      const maxLag = Number(options.maxLag);
+      if (!Number.isFinite(maxLag) || maxLag <= 0) throw new UsageError(`--max-lag must be a positive number of seconds, got '${options.maxLag}'`);
+      const { lab } = loadLab(ctx);
+      const plane = localDataPlane(lab);
+      const names = options.stream ?? lab.streams.map((x) => x.name);
+      for (const name of names) if (!lab.streams.some((x) => x.name === name)) throw new UsageError(`stream '${name}' is not in the inventory`, `Streams: ${lab.streams.map((x) => x.name).join(", ")}.`);
+      const byUrl = options.edge !== undefined;
+      const firstMedia = plane.mediaServers[0];
+      const target: SmokeTarget = {
+        edges: byUrl ? (options.edge ?? []).map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, "") })) : plane.edges.map((e) => ({ name: e.name, url: `http://${e.http.host}:${e.http.port}` })),
+        origin: options.origin ?? (byUrl ? undefined : `http://${plane.origin.host}:${plane.origin.port}`),
+        ingest: options.ingest ?? (byUrl || firstMedia === undefined ? undefined : `rtmp://${firstMedia.rtmp.host}:${firstMedia.rtmp.port}/live`),
+        streams: names.map((name) => ({ name, hlsPath: hlsPath(lab, name), dashPath: dashPath(lab, name) })),
+        ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
+        ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
+        maxLagSeconds: maxLag,
+      };
+      const results = await runSmoke(target, (line) => {
+        if (!ctx.options.json) println(ctx.stderr, s.dim(`  ${line}`));
+      });
+      const { passed, failed } = summary(results);
+      if (options.junit !== undefined) writeFileSync(resolve(ctx.cwd, options.junit), junit(results));
+      if (ctx.options.json) {
+        println(ctx.stdout, JSON.stringify({ passed, failed, results }));
+      } else {
+        println(ctx.stdout, table([["CHECK", "STREAM", "EDGE", "RESULT", "MEASURED"].map((h) => s.bold(h)), ...results.map((r) => [r.check, r.stream ?? "-", r.edge ?? "-", r.ok ? s.green("pass") : s.red("FAIL"), r.value])]));
+        println(ctx.stdout, `\n${passed} passed, ${failed} failed`);
+      }
+      if (failed > 0) app.exitCode = EXIT_FAILED;
+    });
+}
