@@ -5,8 +5,8 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { parseMpd } from "./dash.js";
-import { compareReload, parsePlaylist, targetDurationProblems, totalDuration, type MediaPlaylist } from "./hls.js";
+import { parseMpd } from "../media/dash.js";
+import { compareReload, parsePlaylist, targetDurationProblems, totalDuration, type MediaPlaylist } from "../media/hls.js";
 
 const exec = promisify(execFile);
 

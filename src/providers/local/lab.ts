@@ -19,7 +19,7 @@ import { localLayout, type LocalLayout } from "./layout.js";
 import { buildLocalPlan, type LocalPlan, type StreamUrls } from "./plan.js";
 import { LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "./preflight.js";
 import { probe, type ProcessState, type SupervisorState } from "./supervisor.js";
-import { parsePlaylist, totalDuration } from "../../smoke/hls.js";
+import { parsePlaylist, totalDuration } from "../../media/hls.js";
 
 export const SUPERVISOR_SCRIPT = join(PACKAGE_ROOT, "dist", "providers", "local", "supervisor.js");
 export const ROUTER_SCRIPT = join(PACKAGE_ROOT, "dist", "media", "router-server.js");
