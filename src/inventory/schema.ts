@@ -323,7 +323,7 @@ export const EdgeSettings = z
   .strictObject({
     cache_mb: z.int().min(8).max(65536).default(256).describe("Size of each edge's cache (memory-backed in the cluster) in MiB."),
     segment_ttl: z.int().min(10).max(86400).default(600).describe("How long a media segment stays cached, in seconds."),
-    playlist_ttl: z.number().positive().max(10).default(1).describe("How long a playlist or MPD stays cached, in seconds (about half a segment)."),
+    playlist_ttl: z.int().min(1).max(10).default(1).describe("How long a playlist or MPD stays cached, in whole seconds (nginx cache times are whole seconds); the origin also tells edges to drop playlists at the end of each second."),
   })
   .describe("Edge caches (one per worker host).");
 

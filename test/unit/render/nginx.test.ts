@@ -1,0 +1,117 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { defaultEnvironment } from "../../../src/render/environment.js";
+import { renderNginx } from "../../../src/render/nginx.js";
+import { fixedPaths, labFrom, localDataPlane } from "../../helpers/dataplane.js";
+import { at, localData, ROOT, vars } from "../../helpers/inventory.js";
+
+const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
+
+function golden(dir: string, name: string, actual: string): void {
+  const file = join(ROOT, "test", "golden", dir, name);
+  if (UPDATE) writeFileSync(file, actual);
+  expect(actual, `golden ${dir}/${name} (UPDATE_GOLDEN=1 to accept)`).toBe(readFileSync(file, "utf8"));
+}
+
+export function abrData() {
+  const data = localData();
+  vars(data)["media"] = {
+    servers: 1,
+    abr: [
+      { name: "360p", width: 640, height: 360, video_kbps: 800 },
+      { name: "240p", width: 426, height: 240, video_kbps: 400, audio_kbps: 64 },
+    ],
+    record: { path: "recordings" },
+    push: ["rtmp://127.0.0.1:19999/relay"],
+  };
+  vars(data)["streams"] = [{ name: "live" }, { name: "cam", source: { type: "url", url: "rtmp://127.0.0.1:19998/cam/1" } }];
+  return data;
+}
+
+function render(lab: ReturnType<typeof labFrom>) {
+  return renderNginx(lab, localDataPlane(lab), fixedPaths(), defaultEnvironment());
+}
+
+describe("NGINX configurations", () => {
+  it("match the golden files for the local lab", () => {
+    const files = render(labFrom(localData()));
+    expect(files.map((f) => f.path)).toEqual(["nginx/media-0.conf", "nginx/media-1.conf", "nginx/origin.conf", "nginx/edge-west-lab-k3s01.conf", "nginx/edge-east-lab-k3s01.conf"]);
+    for (const f of files) golden("nginx", f.path.slice(6), f.content);
+  });
+  it("match the golden files with an ABR ladder, recording, a relay and a static pull", () => {
+    for (const f of render(labFrom(abrData()))) golden("nginx-abr", f.path.slice(6), f.content);
+  });
+  it("are deterministic", () => {
+    expect(render(labFrom(localData()))).toEqual(render(labFrom(localData())));
+  });
+});
+
+describe("what the configurations say", () => {
+  const files = new Map(render(labFrom(localData())).map((f) => [f.path, f.content]));
+  const media = files.get("nginx/media-0.conf") ?? "";
+  const origin = files.get("nginx/origin.conf") ?? "";
+  const edge = files.get("nginx/edge-west-lab-k3s01.conf") ?? "";
+
+  it("media server: one worker, HLS with system fragment names, fragment/playlist lengths, no fork-only directives", () => {
+    expect(media).toMatch(/^worker_processes 1;$/m);
+    expect(media).toContain("hls_fragment_naming system;");
+    expect(media).toContain("hls_fragment 2s;");
+    expect(media).toContain("hls_playlist_length 12s;");
+    expect(media).toContain("hls_nested on;");
+    expect(media).not.toMatch(/hls_allow_client_cache|dash_clock_compensation/);
+    expect(media).toContain("deny play all;");
+    expect(media).toContain("on_publish http://127.0.221.38:8001/auth/publish/media-0;");
+    expect(media).toContain("notify_method get;");
+  });
+  it("media server: explicit DASH mime types, status pages loopback-only", () => {
+    expect(media).toContain("application/dash+xml          mpd;");
+    expect(media).toMatch(/location = \/stat \{\s+rtmp_stat all;\s+allow 127\.0\.0\.0\/8;\s+deny all;/);
+    expect(media).toMatch(/location = \/nginx_status \{\s+stub_status;\s+allow 127\.0\.0\.0\/8;\s+deny all;/);
+  });
+  it("origin: the cache sits on the internal X-Accel-Redirect targets, not on the router location", () => {
+    const routerLocation = origin.split("\n        location ").find((l) => l.startsWith("~ ^/(hls|dash)/ {")) ?? "";
+    expect(routerLocation).toContain("proxy_pass http://router;");
+    expect(routerLocation).not.toContain("proxy_cache ");
+    expect(origin).toMatch(/location \/_media\/media-0\/ \{\s+internal;\s+proxy_pass http:\/\/media-0\/;\s+proxy_cache origin;/);
+    expect(origin).toContain("proxy_cache_lock on;");
+  });
+  it("edge: cache lock, stale on error, ignored origin cache headers, CORS and X-Cache-Status always", () => {
+    expect(edge).toContain("proxy_cache_lock on;");
+    expect(edge).toContain("proxy_cache_lock_timeout 5s;");
+    expect(edge).toContain("proxy_cache_use_stale updating error timeout http_500 http_502 http_503 http_504;");
+    expect(edge).toContain("proxy_cache_background_update on;");
+    expect(edge).toContain("proxy_ignore_headers Cache-Control Expires Set-Cookie;");
+    expect(edge).toContain("keepalive 32;");
+    expect(edge).toMatch(/proxy_cache_path \S+ levels=1:2 keys_zone=edge:16m max_size=256m inactive=(\d+)s/);
+    const inactive = Number(/inactive=(\d+)s/.exec(edge)?.[1]);
+    expect(inactive).toBeGreaterThanOrEqual(2 * 12);
+    expect(edge).toContain("proxy_cache_valid 200 1s;");
+    expect(edge).toContain("proxy_cache_valid 200 600s;");
+    expect(edge).toContain("proxy_cache_valid 404 1s;");
+    // Every location that sets headers repeats CORS (add_header is not inherited).
+    const locations = edge.split(/\n\s+location /).slice(1);
+    for (const location of locations.filter((l) => l.includes("add_header"))) expect(location).toContain('Access-Control-Allow-Origin "*" always;');
+    expect(edge).not.toContain("sub_filter");
+    expect(edge).toMatch(/log_format edgelab [\s\S]*cache=\$upstream_cache_status rt=\$upstream_response_time/);
+  });
+  it("follow the inventory's fragment length, TTLs and cache size", () => {
+    const data = localData();
+    vars(data)["media"] = { hls: { fragment: 4, playlist_length: 24 }, fps: 25 };
+    vars(data)["edge"] = { cache_mb: 64, segment_ttl: 120, playlist_ttl: 2 };
+    at(data, "all.vars");
+    const out = new Map(render(labFrom(data)).map((f) => [f.path, f.content]));
+    expect(out.get("nginx/media-0.conf")).toContain("hls_fragment 4s;");
+    expect(out.get("nginx/edge-east-lab-k3s01.conf")).toContain("max_size=64m inactive=60s");
+    expect(out.get("nginx/edge-east-lab-k3s01.conf")).toContain("proxy_cache_valid 200 2s;");
+    expect(out.get("nginx/edge-east-lab-k3s01.conf")).toContain("proxy_cache_valid 200 120s;");
+  });
+  it("ABR: one ffmpeg exec with a GOP of fps × fragment per rendition, hls_variant lines", () => {
+    const abr = render(labFrom(abrData())).find((f) => f.path === "nginx/media-0.conf")?.content ?? "";
+    expect(abr.match(/-g 60 -keyint_min 60 -sc_threshold 0/g)).toHaveLength(2);
+    expect(abr).toContain("hls_variant _360p BANDWIDTH=896000,RESOLUTION=640x360;");
+    expect(abr).toContain("hls_variant _240p BANDWIDTH=464000,RESOLUTION=426x240;");
+    expect(abr).toContain("pull rtmp://127.0.0.1:19998/cam/1 name=cam static;");
+    expect(abr).toContain("record_path /var/lib/edgelab/recordings;");
+  });
+});
