@@ -22,6 +22,8 @@ export interface NginxPaths {
   readonly ffmpeg: string;
   /** Base for relative recording paths. */
   readonly state: string;
+  /** `user` of the worker processes; undefined leaves nginx's default (nobody when run as root). */
+  readonly workerUser?: string | undefined;
 }
 
 /** Debian's locations of the rtmp module and ffmpeg. */

@@ -3,7 +3,7 @@
  * reports what runs, and stops what it started (and nothing else).
  */
 import { spawn } from "node:child_process";
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { EdgelabError } from "../../errors.js";
@@ -127,7 +127,9 @@ function keyHashes(layout: LocalLayout, keys: ReadonlyMap<string, string>): Map<
 export function planLocalLab(ctx: LocalLabContext): { plan: LocalPlan; plane: DataPlane; layout: LocalLayout } {
   requireLocal(ctx.lab);
   const programs = requirePrograms(LOCAL_REQUIREMENTS, ctx.env["PATH"]);
-  const layout = localLayout(dirname(ctx.inventoryPath));
+  const inventoryDir = dirname(ctx.inventoryPath);
+  const base = localLayout(inventoryDir);
+  const layout: LocalLayout = { ...base, nginx: { ...base.nginx, workerUser: workerUser(inventoryDir) } };
   const plane = localDataPlane(ctx.lab);
   const keys = new Map<string, string>();
   for (const stream of ctx.lab.streams) {
@@ -153,10 +155,31 @@ export function planLocalLab(ctx: LocalLabContext): { plan: LocalPlan; plane: Da
   return { plan, plane, layout };
 }
 
+/** Can users other than the owner reach this directory (every ancestor searchable by others)? */
+function reachableByOthers(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (dirname(d) === d) return true;
+  }
+}
+
+/**
+ * As root, nginx runs its workers as nobody, who must reach the lab's files. When the inventory
+ * lives somewhere nobody cannot enter (a 0700 home or temp directory), the workers run as root.
+ */
+export function workerUser(inventoryDir: string): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  return reachableByOthers(inventoryDir) && nobody() !== undefined ? undefined : "root";
+}
+
 function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
   for (const dir of plan.dirs) mkdirSync(dir, { recursive: true });
   // nginx workers run as nobody when the master is root: they must be able to write here.
-  if (process.getuid?.() === 0) {
+  if (process.getuid?.() === 0 && layout.nginx.workerUser === undefined) {
     const who = nobody();
     if (who !== undefined) for (const dir of plan.workerDirs) chownSync(dir, who.uid, who.gid);
   }
