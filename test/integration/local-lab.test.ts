@@ -169,12 +169,9 @@ describe("local lab: two media servers, two edges, two streams", () => {
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
       await page.goto(`${lab.edgeUrls[0] ?? ""}/player/?stream=sports`);
-      await page.waitForFunction(() => {
-        const w = window as unknown as { edgelabStats?: { segments: number; latency: number | null } };
-        const video = document.querySelector("video");
-        return (w.edgelabStats?.segments ?? 0) >= 2 && (w.edgelabStats?.latency ?? 0) > 0 && video !== null && video.currentTime > 1;
-      }, undefined, { timeout: 30_000 });
-      const stats = await page.evaluate(() => (window as unknown as { edgelabStats: { latency: number; buffer: number; cache: string | null; errors: string[] } }).edgelabStats);
+      // Browser-side expressions, as strings: they run in the page, not under Node's types.
+      await page.waitForFunction("(window.edgelabStats?.segments ?? 0) >= 2 && (window.edgelabStats?.latency ?? 0) > 0 && document.querySelector('video').currentTime > 1", undefined, { timeout: 30_000 });
+      const stats = (await page.evaluate("window.edgelabStats")) as { latency: number; buffer: number; cache: string | null; errors: string[] };
       expect(stats.latency).toBeGreaterThan(0);
       expect(stats.latency).toBeLessThan(15);
       expect(["HIT", "MISS", "EXPIRED", "STALE", "UPDATING"]).toContain(stats.cache);
