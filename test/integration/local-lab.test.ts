@@ -171,7 +171,7 @@ describe("local lab: two media servers, two edges, two streams", () => {
       await page.goto(`${lab.edgeUrls[0] ?? ""}/player/?stream=sports`);
       // Browser-side expressions, as strings: they run in the page, not under Node's types.
       await page.waitForFunction("(window.edgelabStats?.segments ?? 0) >= 2 && (window.edgelabStats?.latency ?? 0) > 0 && document.querySelector('video').currentTime > 1", undefined, { timeout: 30_000 });
-      const stats = (await page.evaluate("window.edgelabStats")) as { latency: number; buffer: number; cache: string | null; errors: string[] };
+      const stats = await page.evaluate<{ latency: number; buffer: number; cache: string | null; errors: string[] }>("window.edgelabStats");
       expect(stats.latency).toBeGreaterThan(0);
       expect(stats.latency).toBeLessThan(15);
       expect(["HIT", "MISS", "EXPIRED", "STALE", "UPDATING"]).toContain(stats.cache);
