@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up the local lab from inventories/local.yml on a fresh Debian 12 machine (root, or a
-# user with sudo): installs what it needs (scripts/setup.sh), validates the inventory and
-# renders its configuration into inventories/.edgelab/artifacts/.
+# user with sudo): installs what it needs (scripts/setup.sh), validates the inventory, then
+# starts redis, two media servers, the stream-key router, two edges and a test source per
+# stream on loopback, and prints the stream URLs. Stop it with: npx edgelab down
 #
 #   scripts/lab.sh                       # the embedded default, inventories/local.yml
 #   scripts/lab.sh -i my-inventory.yml   # any other inventory
@@ -16,6 +17,4 @@ inventory=(-i inventories/local.yml)
 edgelab() { node bin/edgelab.cjs "$@"; }
 
 edgelab validate "${inventory[@]}"
-edgelab render "${inventory[@]}"
-printf '\nThe inventory is valid and its configuration is rendered. Starting the lab'"'"'s processes\n' >&2
-printf '(media servers, stream-key router, edges, test sources) is not part of this version yet.\n' >&2
+edgelab up "${inventory[@]}"

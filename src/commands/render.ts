@@ -6,6 +6,7 @@ import { planArtifacts, writeArtifacts } from "../pipeline/artifacts.js";
 import { loadLab } from "../pipeline/inventory-file.js";
 import { FAMILIES, renderAll, type Family } from "../render/index.js";
 import { UsageError } from "../errors.js";
+import { localLayout } from "../providers/local/layout.js";
 import { println, type App } from "./app.js";
 
 function parseFamilies(value: string | undefined): Family[] | undefined {
@@ -26,8 +27,10 @@ export function renderCommand(app: App): Command {
     .addHelpText(
       "after",
       `
-Files are written atomically; files holding secrets get mode 0600. Re-running with the same
-inventory changes nothing. Files in the directory that edgelab did not render are left alone.
+Families: lab (lab.json, summary.txt), nginx (media servers, origin front, edges; with the
+local lab's paths under .edgelab/local/). Files are written atomically; files holding secrets
+get mode 0600. Re-running with the same inventory changes nothing. Files in the directory that
+edgelab did not render are left alone.
 
 Examples:
   $ edgelab render -i inventories/lab.yml -o out/
@@ -39,7 +42,7 @@ Examples:
       const families = parseFamilies(options.only);
       const { lab, location, validation } = loadLab(ctx);
       const outDir = options.output !== undefined ? resolve(ctx.cwd, options.output) : join(dirname(location.path), ".edgelab", "artifacts");
-      const artifacts = renderAll(lab, undefined, families);
+      const artifacts = renderAll(lab, { paths: localLayout(dirname(location.path)).nginx, only: families });
       const results = options.dryRun === true ? planArtifacts(outDir, artifacts) : writeArtifacts(outDir, artifacts);
       const shownDir = relative(ctx.cwd, outDir) || ".";
       const warnings = validation.issues.filter((i) => i.severity === "warning").length;

@@ -142,7 +142,7 @@ describe("edgelab render", () => {
     const first = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/created {2}out\/lab\.json/);
-    expect(first.stdout).toMatch(/2 files rendered from .*lab\.yml, 2 changed/);
+    expect(first.stdout).toMatch(/7 files rendered from .*lab\.yml, 7 changed/);
     expect(statSync(join(out, "lab.json")).mode & 0o777).toBe(0o644);
     const second = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(second.stdout).toMatch(/unchanged {2}out\/summary\.txt/);
@@ -153,7 +153,7 @@ describe("edgelab render", () => {
     await cli(["render", "-i", LAB, "-o", out]);
     chmodSync(join(out, "lab.json"), 0o666);
     writeFileSync(join(out, "mine.txt"), "keep");
-    const r = await cli(["--json", "render", "-i", LAB, "-o", out]);
+    const r = await cli(["--json", "render", "--only", "lab", "-i", LAB, "-o", out]);
     const files = (JSON.parse(r.stdout) as { files: { path: string; status: string }[] }).files;
     expect(files).toEqual([
       { path: "lab.json", status: "updated", mode: 0o644, bytes: expect.any(Number) as number },
@@ -164,7 +164,7 @@ describe("edgelab render", () => {
   it("writes nothing with --dry-run", async () => {
     const out = join(dir, "dry");
     const r = await cli(["render", "--dry-run", "-i", LAB, "-o", out]);
-    expect(r.stdout).toMatch(/2 would change/);
+    expect(r.stdout).toMatch(/7 would change/);
     expect(() => statSync(out)).toThrow();
   });
   it("defaults to .edgelab/artifacts beside the inventory", async () => {

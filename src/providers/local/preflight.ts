@@ -3,9 +3,9 @@
  * and ports it listens on are free (naming who holds a taken one).
  */
 import { execFileSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { delimiter, join } from "node:path";
+import { basename, delimiter, join } from "node:path";
 import { EdgelabError } from "../../errors.js";
 import type { Endpoint } from "../../model/dataplane.js";
 
@@ -64,6 +64,17 @@ function canListen(endpoint: Endpoint): Promise<NodeJS.ErrnoException | undefine
   });
 }
 
+/** The program behind a pid, from its command line ("nginx: master process ..." -> nginx). */
+function programName(pid: string): string | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+    const word = first.split(/[:\s]/)[0] ?? "";
+    return word === "" ? undefined : basename(word);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Who listens on a TCP port, from `ss` (e.g. 'nginx (pid 1234)'); undefined when unknown. */
 export function portHolder(port: number): string | undefined {
   try {
@@ -72,7 +83,9 @@ export function portHolder(port: number): string | undefined {
     if (line === undefined) return undefined;
     const local = line.trim().split(/\s+/)[3] ?? "";
     const proc = /users:\(\("([^"]+)",pid=(\d+)/.exec(line);
-    return proc === null ? `a process on ${local}` : `${proc[1] ?? "?"} (pid ${proc[2] ?? "?"}) on ${local}`;
+    if (proc === null) return `a process on ${local}`;
+    const pid = proc[2] ?? "?";
+    return `${programName(pid) ?? proc[1] ?? "?"} (pid ${pid}) on ${local}`;
   } catch {
     return undefined;
   }

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { buildLab } from "../../../src/model/lab.js";
 import { renderAll } from "../../../src/render/index.js";
 import { at, check, labData, localData, ROOT } from "../../helpers/inventory.js";
+import { fixedPaths } from "../../helpers/dataplane.js";
 import type { Data } from "../../helpers/inventory.js";
 
 const GOLDEN = join(ROOT, "test", "golden");
@@ -12,7 +13,7 @@ const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
 function render(data: Data) {
   const facts = check(data).facts;
   if (facts === undefined) throw new Error("invalid test inventory");
-  return renderAll(buildLab(facts));
+  return renderAll(buildLab(facts), { paths: fixedPaths(), only: ["lab"] });
 }
 
 function golden(name: string, actual: string): void {
