@@ -3,7 +3,7 @@
  * router, the supervisor. One lab at a time (this machine has 2 cores), torn down at the end.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -139,7 +139,10 @@ describe("local lab: two media servers, two edges, two streams", () => {
       moved = now.status === 200 && segmentsOf(now.body).at(-1) !== last;
     }
     expect(moved).toBe(true);
-    expect(lab.state().processes.find((p) => p.name === "origin")?.restarts).toBe(1);
+    const restarted = lab.state().processes.find((p) => p.name === "origin");
+    expect(restarted?.restarts).toBe(1);
+    expect(restarted?.status).toBe("running");
+    expect((await lab.run(["status"])).code).toBe(0);
   }, 60_000);
 
   it("publisher restart: viewers resume", async () => {
@@ -183,13 +186,43 @@ describe("local lab: two media servers, two edges, two streams", () => {
     }
   }, 60_000);
 
+  it("a new media server is picked up by reloading, without dropping viewers", async () => {
+    const edge = lab.edgeUrls[0] ?? "";
+    const inventory = readFileSync(lab.inventory, "utf8");
+    writeFileSync(lab.inventory, inventory.replace("media: {}", "media:\n        servers: 3"));
+    const statuses: number[] = [];
+    let watching = true;
+    const viewer = (async () => {
+      while (watching) {
+        const playlist = await text(`${edge}/hls/live/index.m3u8`).catch((err: unknown) => ({ status: -1, body: String(err), headers: new Headers() }));
+        statuses.push(playlist.status);
+        const last = segmentsOf(playlist.body).at(-1);
+        if (last !== undefined) statuses.push(await fetch(`${edge}/hls/live/${last}`).then((r) => r.status, () => -1));
+        await sleep(100);
+      }
+    })();
+    const originPid = lab.pid("origin");
+    const up = await lab.run(["--json", "up"]);
+    await sleep(1000);
+    watching = false;
+    await viewer;
+    expect(up.code, up.stderr).toBe(0);
+    expect((JSON.parse(up.stdout) as { changed: string }).changed).toBe("reloaded");
+    expect(statuses.length).toBeGreaterThan(10);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(lab.pid("origin")).toBe(originPid); // reloaded, not restarted
+    expect(lab.state().processes.find((p) => p.name === "media-2")?.status).toBe("running");
+    expect(readFileSync(join(lab.stateDir, "conf", "origin.conf"), "utf8")).toContain("upstream media-2 {");
+    expect(readFileSync(join(lab.stateDir, "logs", "router.log"), "utf8")).toContain("configuration reloaded: 3 media servers");
+  }, 60_000);
+
   it("down stops everything it started, and nothing else", async () => {
     const bystander = spawn("sleep", ["30"], { stdio: "ignore" });
     const pids = lab.state().processes.map((p) => p.pid).filter((p): p is number => p !== undefined);
     const supervisor = lab.state().supervisorPid;
     const down = await lab.run(["down"]);
     expect(down.code).toBe(0);
-    expect(down.stdout).toMatch(/local lab stopped \(9 processes\)/);
+    expect(down.stdout).toBe(`local lab stopped (${pids.length} processes)\n`);
     for (const pid of [...pids, supervisor]) expect(processAlive(pid), `pid ${pid}`).toBe(false);
     expect(bystander.pid !== undefined && processAlive(bystander.pid)).toBe(true);
     bystander.kill();

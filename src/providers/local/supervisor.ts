@@ -149,7 +149,12 @@ export class Supervisor {
       this.save();
       m.timer = setTimeout(() => {
         m.timer = undefined;
-        if (m.wanted && !this.stopping) this.spawnProcess(m);
+        if (!m.wanted || this.stopping) return;
+        this.spawnProcess(m);
+        // A restarted process is "running" again once it answers, as on its first start.
+        void this.waitReady(m, 20_000).then((ok) => {
+          if (ok) this.log(`${m.spec.name} is running again (restart ${m.state.restarts})`);
+        });
       }, delay);
     });
   }
@@ -166,7 +171,7 @@ export class Supervisor {
       if (m.child !== undefined && (await probe(ready))) break;
       await sleep(150);
     }
-    const ok = m.child !== undefined;
+    const ok = m.child !== undefined && m.wanted && !this.stopping;
     if (ok) m.state.status = "running";
     this.save();
     return ok;
