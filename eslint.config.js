@@ -23,7 +23,7 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
-      globals: { process: "readonly", console: "readonly", performance: "readonly", Buffer: "readonly" },
+      globals: { process: "readonly", console: "readonly", performance: "readonly", Buffer: "readonly", fetch: "readonly", URL: "readonly", setTimeout: "readonly" },
     },
   },
 );
