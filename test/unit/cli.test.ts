@@ -43,13 +43,15 @@ describe("edgelab validate", () => {
   });
   it("gives JSON with --json", async () => {
     const file = join(dir, "i.yml");
-    writeFileSync(file, shipped("local").replace("data_vlan: 222", "data_vlan: 5000"));
+    const text = shipped("local").replace("data_vlan: 222", "data_vlan: 5000");
+    writeFileSync(file, text);
+    const line = text.split("\n").findIndex((l) => l.includes("data_vlan: 5000")) + 1;
     const r = await cli(["--json", "validate", "-i", file]);
     expect(r.code).toBe(2);
     const out = JSON.parse(r.stdout) as { valid: boolean; errors: number; issues: { line: number; col: number; path: string; severity: string }[] };
     expect(out.valid).toBe(false);
     expect(out.errors).toBe(1);
-    expect(out.issues[0]).toMatchObject({ severity: "error", path: "all.children.k3s_cluster.children.node.hosts.west-lab-k3s01.data_vlan", line: 35 });
+    expect(out.issues[0]).toMatchObject({ severity: "error", path: "all.children.k3s_cluster.children.node.hosts.west-lab-k3s01.data_vlan", line });
   });
   it("passes warnings, and fails on them with --strict", async () => {
     const file = join(dir, "w.yml");
