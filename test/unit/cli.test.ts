@@ -200,3 +200,17 @@ describe("stack traces", () => {
     expect(verbose.stderr).toMatch(/UsageError: inventory missing\.yml does not exist\n\s+at /);
   });
 });
+
+describe("edgelab up", () => {
+  it("refuses a proxmox inventory with exit 2 and says what to do", async () => {
+    const r = await cli(["up", "-i", LAB]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/provider is proxmox; the local lab needs provider local/);
+    expect(r.stderr).toMatch(/hint: Use inventories\/local\.yml, or set lab\.provider: local/);
+  });
+  it("rejects a bad --timeout before doing anything", async () => {
+    const r = await cli(["up", "--timeout", "soon"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--timeout must be a positive number of seconds, got 'soon'/);
+  });
+});

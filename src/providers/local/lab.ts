@@ -18,7 +18,7 @@ import { defaultEnvironment } from "../../render/environment.js";
 import { localLayout, type LocalLayout } from "./layout.js";
 import { buildLocalPlan, type LocalPlan, type StreamUrls } from "./plan.js";
 import { LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "./preflight.js";
-import { probe, type ProcessState, type SupervisorState } from "./supervisor.js";
+import { probe, redactSecrets, type ProcessState, type SupervisorState } from "./supervisor.js";
 import { parsePlaylist, totalDuration } from "../../media/hls.js";
 
 export const SUPERVISOR_SCRIPT = join(PACKAGE_ROOT, "dist", "providers", "local", "supervisor.js");
@@ -86,7 +86,7 @@ function isOurSupervisor(layout: LocalLayout, pid: number): boolean {
 function isOurProcess(p: ProcessState, pid: number): boolean {
   const args = cmdline(pid);
   if (args === undefined) return false;
-  return args.join(" ").replace(/key=[^&\s]*/g, "key=***") === p.command;
+  return redactSecrets(args.join(" ")) === p.command;
 }
 
 function nobody(): { uid: number; gid: number } | undefined {

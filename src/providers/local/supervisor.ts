@@ -42,11 +42,12 @@ export interface SupervisorState {
 
 /** Replaces stream keys in URLs (key=...) with ***. */
 export function redactSecrets(text: string): string {
-  return text.replace(/([?&]key=)[^&\s'"]*/g, "$1***");
+  // Keys are URL-encoded in the sources' URLs: only unreserved characters and %XX.
+  return text.replace(/([?&]key=)[A-Za-z0-9%._~+-]*/g, "$1***");
 }
 
 export function redactedCommand(spec: ProcessSpec): string {
-  return spec.argv.map((arg, i) => (spec.secretArgs.includes(i) ? arg.replace(/key=[^&\s]*/g, "key=***") : arg)).join(" ");
+  return spec.argv.map((arg, i) => (spec.secretArgs.includes(i) ? redactSecrets(arg) : arg)).join(" ");
 }
 
 export async function probe(ready: Readiness, timeoutMs = 1000): Promise<boolean> {
