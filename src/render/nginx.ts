@@ -77,7 +77,18 @@ export function renderOriginConf(lab: Lab, plane: DataPlane, paths: NginxPaths, 
 }
 
 export function renderEdgeConf(lab: Lab, plane: DataPlane, node: EdgeNode, paths: NginxPaths, env: TemplateEnvironment): string {
-  return env.render("nginx/edge.conf.njk", { ...common(lab, plane, paths), node, cachePath: `${paths.cache}/edge-${node.name}` });
+  return env.render("nginx/edge.conf.njk", {
+    ...common(lab, plane, paths),
+    node,
+    cachePath: `${paths.cache}/edge-${node.name}`,
+    mirrorPath: edgeMirrorPath(paths, node),
+    socketPath: `${paths.run}/edge-${node.name}.sock`,
+  });
+}
+
+/** Where an edge keeps the segments it holds as plain files. */
+export function edgeMirrorPath(paths: NginxPaths, node: EdgeNode): string {
+  return `${paths.cache}/edge-${node.name}-files`;
 }
 
 export function renderNginx(lab: Lab, plane: DataPlane, paths: NginxPaths, env: TemplateEnvironment): Artifact[] {
@@ -99,7 +110,7 @@ export function nginxDirectories(lab: Lab, plane: DataPlane, paths: NginxPaths):
   const dirs = [paths.run, paths.logs, paths.tmp, paths.media, paths.cache, paths.player];
   for (const m of plane.mediaServers) dirs.push(`${paths.media}/${m.name}`, `${paths.tmp}/${m.name}`);
   dirs.push(`${paths.tmp}/origin`);
-  for (const e of plane.edges) dirs.push(`${paths.tmp}/edge-${e.name}`);
+  for (const e of plane.edges) dirs.push(`${paths.tmp}/edge-${e.name}`, edgeMirrorPath(paths, e), `${edgeMirrorPath(paths, e)}/.tmp`);
   const record = lab.media.record;
   if (record !== undefined) dirs.push(record.path.startsWith("/") ? record.path : `${paths.state}/${record.path}`);
   return dirs;

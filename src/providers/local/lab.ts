@@ -185,7 +185,7 @@ function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
   }
   let changed = false;
   for (const file of plan.files) changed = writeFileAtomic(file.path, file.content, file.mode) !== "unchanged" || changed;
-  const spec = `${JSON.stringify({ processes: plan.processes }, null, 2)}\n`;
+  const spec = `${JSON.stringify({ processes: plan.processes, janitor: plan.janitor }, null, 2)}\n`;
   changed = writeFileAtomic(layout.specFile, spec, 0o600) !== "unchanged" || changed;
   return changed;
 }

@@ -10,7 +10,7 @@ import type { RouterConfig } from "../../media/routing.js";
 import type { DataPlane, Endpoint } from "../../model/dataplane.js";
 import type { Lab } from "../../model/lab.js";
 import type { TemplateEnvironment } from "../../render/environment.js";
-import { nginxDirectories, renderEdgeConf, renderMediaServerConf, renderOriginConf } from "../../render/nginx.js";
+import { edgeMirrorPath, nginxDirectories, renderEdgeConf, renderMediaServerConf, renderOriginConf } from "../../render/nginx.js";
 import type { LocalLayout } from "./layout.js";
 
 export type ProcessKind = "redis" | "router" | "media" | "origin" | "edge" | "source";
@@ -53,7 +53,14 @@ export interface StreamUrls {
   readonly player: string;
 }
 
+/** Files under `dir` older than `maxAgeSeconds` are deleted periodically (edge segment files). */
+export interface JanitorTask {
+  readonly dir: string;
+  readonly maxAgeSeconds: number;
+}
+
 export interface LocalPlan {
+  readonly janitor: readonly JanitorTask[];
   readonly dirs: readonly string[];
   /** Directories nginx worker processes write to (chowned to nobody when running as root). */
   readonly workerDirs: readonly string[];
@@ -228,7 +235,8 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
   }
 
   const dirs = [layout.state, layout.conf, ...nginxDirectories(lab, plane, paths)];
-  const workerDirs = [paths.media, paths.cache, paths.tmp, ...dirs.filter((d) => d.startsWith(`${paths.media}/`) || d.startsWith(`${paths.tmp}/`))];
+  const workerDirs = [paths.media, paths.cache, paths.tmp, ...dirs.filter((d) => [paths.media, paths.tmp, paths.cache].some((root) => d.startsWith(`${root}/`)))];
   if (lab.media.record !== undefined) workerDirs.push(lab.media.record.path.startsWith("/") ? lab.media.record.path : `${layout.state}/${lab.media.record.path}`);
-  return { dirs, workerDirs, files, processes, urls };
+  const janitor = plane.edges.map((edge) => ({ dir: edgeMirrorPath(paths, edge), maxAgeSeconds: lab.edge.segmentTtl }));
+  return { dirs, workerDirs, files, processes, urls, janitor };
 }

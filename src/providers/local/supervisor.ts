@@ -8,13 +8,44 @@
  * It writes state.json (pids, restarts, status) for `edgelab status` and `edgelab down`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
-import type { ProcessSpec, Readiness } from "./plan.js";
+import { join } from "node:path";
+import type { JanitorTask, ProcessSpec, Readiness } from "./plan.js";
 
 export interface SupervisorSpec {
   readonly processes: readonly ProcessSpec[];
+  readonly janitor?: readonly JanitorTask[] | undefined;
+}
+
+/** Deletes files older than each task's age (never directories, never outside the task's dir). */
+export function sweep(tasks: readonly JanitorTask[], now = Date.now()): number {
+  let removed = 0;
+  const walk = (dir: string, maxAgeMs: number): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path, maxAgeMs);
+      else if (entry.isFile()) {
+        try {
+          if (now - statSync(path).mtimeMs > maxAgeMs) {
+            unlinkSync(path);
+            removed += 1;
+          }
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  };
+  for (const task of tasks) walk(task.dir, task.maxAgeSeconds * 1000);
+  return removed;
 }
 
 export type ProcessStatus = "starting" | "running" | "backoff" | "stopping" | "stopped" | "failed";
@@ -210,7 +241,13 @@ export class Supervisor {
     clearTimeout(kill);
   }
 
+  private janitorTimer: NodeJS.Timeout | undefined;
+
   async run(): Promise<void> {
+    this.janitorTimer = setInterval(() => {
+      const removed = sweep(this.readSpec().janitor ?? []);
+      if (removed > 0) this.log(`janitor: removed ${removed} expired segment file(s)`);
+    }, 30_000);
     for (const spec of this.readSpec().processes) {
       if (this.stopping) return;
       await this.start(spec);
@@ -255,6 +292,7 @@ export class Supervisor {
   async shutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.janitorTimer !== undefined) clearInterval(this.janitorTimer);
     this.state.status = "stopping";
     this.save();
     for (const m of [...this.managed.values()].reverse()) await this.stopOne(m);

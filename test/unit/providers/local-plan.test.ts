@@ -3,7 +3,10 @@ import { hashKey } from "../../../src/media/keys.js";
 import { defaultEnvironment } from "../../../src/render/environment.js";
 import { localLayout } from "../../../src/providers/local/layout.js";
 import { buildLocalPlan, dashPath, hlsPath } from "../../../src/providers/local/plan.js";
-import { redactedCommand, redactSecrets } from "../../../src/providers/local/supervisor.js";
+import { redactedCommand, redactSecrets, sweep } from "../../../src/providers/local/supervisor.js";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { labFrom, localDataPlane } from "../../helpers/dataplane.js";
 import { localData, vars } from "../../helpers/inventory.js";
 
@@ -69,5 +72,30 @@ describe("log redaction", () => {
   it("replaces stream keys in URLs", () => {
     expect(redactSecrets("rtmp://h:1935/live/live?key=PU7lcs-Vx_z: Input/output error")).toBe("rtmp://h:1935/live/live?key=***: Input/output error");
     expect(redactSecrets("a?x=1&key=abc&y=2 'key=zz'")).toBe("a?x=1&key=***&y=2 'key=zz'");
+  });
+});
+
+describe("segment file janitor", () => {
+  it("deletes files older than the TTL, keeps newer ones and directories", () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgelab-janitor-"));
+    try {
+      mkdirSync(join(dir, "hls", "live"), { recursive: true });
+      writeFileSync(join(dir, "hls", "live", "old.ts"), "x");
+      writeFileSync(join(dir, "hls", "live", "new.ts"), "x");
+      const past = new Date(Date.now() - 700_000);
+      utimesSync(join(dir, "hls", "live", "old.ts"), past, past);
+      expect(sweep([{ dir, maxAgeSeconds: 600 }])).toBe(1);
+      expect(existsSync(join(dir, "hls", "live", "old.ts"))).toBe(false);
+      expect(existsSync(join(dir, "hls", "live", "new.ts"))).toBe(true);
+      expect(sweep([{ dir: join(dir, "missing"), maxAgeSeconds: 1 }])).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it("covers each edge's segment files with the segment TTL", () => {
+    expect(plan().plan.janitor).toEqual([
+      { dir: "/srv/lab/.edgelab/local/cache/edge-west-lab-k3s01-files", maxAgeSeconds: 600 },
+      { dir: "/srv/lab/.edgelab/local/cache/edge-east-lab-k3s01-files", maxAgeSeconds: 600 },
+    ]);
   });
 });

@@ -89,10 +89,16 @@ describe("what the configurations say", () => {
     expect(edge).toContain("proxy_cache_valid 200 1s;");
     expect(edge).toContain("proxy_cache_valid 200 600s;");
     expect(edge).toContain("proxy_cache_valid 404 1s;");
-    // Every location that sets headers repeats CORS (add_header is not inherited).
-    const locations = edge.split(/\n\s+location /).slice(1);
+    // Every viewer-facing location that sets headers repeats CORS (add_header is not inherited).
+    const publicServer = edge.slice(edge.indexOf("listen 127.0.222.41:8080;"));
+    const locations = publicServer.split(/\n\s+location /).slice(1);
+    expect(locations.length).toBeGreaterThanOrEqual(6);
     for (const location of locations.filter((l) => l.includes("add_header"))) expect(location).toContain('Access-Control-Allow-Origin "*" always;');
     expect(edge).not.toContain("sub_filter");
+    // Segments the edge holds are plain files; the first request fills them through the locked cache.
+    expect(publicServer).toMatch(/try_files \$uri @fill;/);
+    expect(edge).toMatch(/location @fill \{[\s\S]*?proxy_pass http:\/\/segment_cache;[\s\S]*?proxy_store on;/);
+    expect(edge).toMatch(/listen unix:\/var\/lib\/edgelab\/run\/edge-west-lab-k3s01\.sock;[\s\S]*?proxy_cache edge;[\s\S]*?proxy_cache_lock on;/);
     expect(edge).toMatch(/log_format edgelab [\s\S]*cache=\$upstream_cache_status rt=\$upstream_response_time/);
   });
   it("follow the inventory's fragment length, TTLs and cache size", () => {
