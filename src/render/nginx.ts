@@ -51,6 +51,7 @@ function common(lab: Lab, plane: DataPlane, paths: NginxPaths): Record<string, u
     playlistTtl: nginxTime(lab.edge.playlistTtl),
     playlistMaxAge: Math.max(1, Math.floor(lab.edge.playlistTtl)),
     segmentMaxAge: lab.edge.segmentTtl,
+    dashSegmentTtl: Math.max(1, Math.ceil(lab.media.dash.playlistLength)),
   };
 }
 

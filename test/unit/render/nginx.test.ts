@@ -95,6 +95,9 @@ describe("what the configurations say", () => {
     expect(locations.length).toBeGreaterThanOrEqual(6);
     for (const location of locations.filter((l) => l.includes("add_header"))) expect(location).toContain('Access-Control-Allow-Origin "*" always;');
     expect(edge).not.toContain("sub_filter");
+    // DASH segment names restart with the stream's timestamps: kept only for the DASH window.
+    expect(publicServer).toMatch(/location ~ \^\/dash\/\.\*\\\.m4\[av\]\$ \{[\s\S]*?proxy_cache_valid 200 12s;/);
+    expect(media).toMatch(/location ~ \\\.m4\[av\]\$ \{[\s\S]*?max-age=12/);
     // Segments the edge holds are plain files; the first request fills them through the locked cache.
     expect(publicServer).toMatch(/try_files \$uri @fill;/);
     expect(edge).toMatch(/location @fill \{[\s\S]*?proxy_pass http:\/\/segment_cache;[\s\S]*?proxy_store on;/);
