@@ -1,0 +1,576 @@
+/**
+ * A Proxmox VE API simulator: /api2/json over HTTP(S) with the envelope, errors, auth, tasks,
+ * locks and guest-agent states of the real one (shared/reference/proxmox-api.md), plus seeded
+ * fault injection. Used by the tests and by `edgelab proxmox-sim` to rehearse an inventory.
+ *
+ * Time is simulated lazily: every request first completes the tasks that are due, in order.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { decodeSshKeys } from "./mapper.js";
+
+export interface SimStorage {
+  readonly id: string;
+  readonly shared: boolean;
+  readonly totalGiB: number;
+}
+
+export interface SimNodeSpec {
+  readonly name: string;
+  readonly storages: readonly SimStorage[];
+}
+
+export interface SimVmSpec {
+  readonly vmid: number;
+  readonly node: string;
+  readonly template?: boolean;
+  readonly config: Readonly<Record<string, string>>;
+  readonly status?: "running" | "stopped";
+}
+
+export interface SimStateSpec {
+  readonly nodes: readonly SimNodeSpec[];
+  readonly vms: readonly SimVmSpec[];
+}
+
+export interface SimDurations {
+  clone: number;
+  config: number;
+  start: number;
+  stop: number;
+  shutdown: number;
+  destroy: number;
+  resize: number;
+  /** From start until the guest agent answers with IPs. */
+  bootToAgent: number;
+}
+
+export interface SimFaults {
+  /** Share of clone tasks that end in a lock timeout. */
+  lockTimeoutRate: number;
+  /** Share of tasks that fail. */
+  taskFailureRate: number;
+  /** Share of requests answered 500 before doing anything. */
+  http5xxRate: number;
+  /** Share of requests answered 596 (node-to-node proxy timeout) before doing anything. */
+  proxy596Rate: number;
+  /** Delay before a 401, as the real server does (~3 s). */
+  authDelayMs: number;
+}
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly durations: SimDurations;
+  readonly faults: SimFaults;
+  /** New VMs read `unknown` in cluster/resources for this long. */
+  readonly resourcesLagMs: number;
+  readonly tokens: readonly { readonly id: string; readonly secret: string }[];
+  readonly users: readonly { readonly username: string; readonly password: string }[];
+  /** Injectable clock (ms). */
+  readonly now?: () => number;
+}
+
+export const DEFAULT_DURATIONS: SimDurations = { clone: 8000, config: 500, start: 2000, stop: 1000, shutdown: 3000, destroy: 1000, resize: 500, bootToAgent: 10_000 };
+export const NO_FAULTS: SimFaults = { lockTimeoutRate: 0, taskFailureRate: 0, http5xxRate: 0, proxy596Rate: 0, authDelayMs: 0 };
+
+interface Vm {
+  vmid: number;
+  node: string;
+  template: boolean;
+  config: Record<string, string>;
+  status: "running" | "stopped";
+  lock: string | undefined;
+  createdAt: number;
+  startedAt: number | undefined;
+  /** Until the clone completes, the VM exists only as a locked placeholder. */
+  cloning: boolean;
+}
+
+interface Task {
+  upid: string;
+  node: string;
+  type: string;
+  id: string;
+  user: string;
+  starttime: number;
+  endsAt: number;
+  status: "running" | "stopped";
+  exitstatus: string | undefined;
+  /** Runs at endsAt; returns the exit status ("OK", "WARNINGS: n" or an error text). */
+  complete: () => string;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly errors?: Record<string, string>,
+  ) {
+    super(reason);
+  }
+}
+
+/** Mulberry32: small, seeded, repeatable. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, "0");
+
+export class ProxmoxSimulator {
+  private readonly vms = new Map<number, Vm>();
+  private readonly tasks = new Map<string, Task>();
+  private readonly nodes: SimNodeSpec[];
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly tickets = new Map<string, { username: string; csrf: string }>();
+  private pid = 0x1000;
+  faults: SimFaults;
+  /** Every API call as "METHOD path", for tests (e.g. counting clone POSTs). */
+  readonly calls: string[] = [];
+
+  constructor(
+    state: SimStateSpec,
+    readonly options: SimOptions,
+  ) {
+    this.nodes = state.nodes.map((n) => ({ ...n, storages: [...n.storages] }));
+    this.random = rng(options.seed);
+    this.now = options.now ?? Date.now;
+    this.faults = { ...options.faults };
+    for (const vm of state.vms) {
+      this.vms.set(vm.vmid, { vmid: vm.vmid, node: vm.node, template: vm.template === true, config: { ...vm.config, ...(vm.template === true ? { template: "1" } : {}) }, status: vm.status ?? "stopped", lock: undefined, createdAt: 0, startedAt: vm.status === "running" ? 0 : undefined, cloning: false });
+    }
+  }
+
+  /* ---------------------------------------------------------------- time and tasks */
+
+  private tick(): void {
+    const now = this.now();
+    const due = [...this.tasks.values()].filter((t) => t.status === "running" && t.endsAt <= now).sort((a, b) => a.endsAt - b.endsAt);
+    for (const task of due) {
+      let exit: string;
+      try {
+        exit = task.complete();
+      } catch (err) {
+        exit = err instanceof Error ? err.message : String(err);
+      }
+      task.status = "stopped";
+      task.exitstatus = exit;
+    }
+  }
+
+  private startTask(node: string, type: string, id: string, user: string, durationMs: number, complete: () => string): string {
+    const now = this.now();
+    this.pid += 1;
+    const starttime = Math.floor(now / 1000);
+    const upid = `UPID:${node}:${hex8(this.pid)}:${hex8(this.pid * 7)}:${hex8(starttime)}:${type}:${id}:${user}:`;
+    // A configured share of tasks fail (decided now so that a seed replays the same run).
+    const fail = this.random() < this.faults.taskFailureRate;
+    this.tasks.set(upid, {
+      upid,
+      node,
+      type,
+      id,
+      user,
+      starttime,
+      endsAt: now + durationMs,
+      status: "running",
+      exitstatus: undefined,
+      complete: () => (fail ? `${type === "qmclone" ? "clone" : type} failed: command '/usr/bin/kvm' failed: exit code 1 (injected)` : complete()),
+    });
+    return upid;
+  }
+
+  /* ---------------------------------------------------------------- helpers */
+
+  private node(name: string): SimNodeSpec {
+    const node = this.nodes.find((n) => n.name === name);
+    if (node === undefined) throw new ApiError(500, `hostname lookup '${name}' failed - failed to get address info for: ${name}: Name or service not known`);
+    return node;
+  }
+
+  private vm(node: string, vmid: number): Vm {
+    this.node(node);
+    const vm = this.vms.get(vmid);
+    if (vm === undefined || vm.node !== node) throw new ApiError(500, `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`);
+    return vm;
+  }
+
+  private unlocked(vm: Vm): void {
+    if (vm.lock !== undefined) throw new ApiError(500, `VM is locked (${vm.lock})`);
+  }
+
+  private storageOf(vm: Vm): string | undefined {
+    for (const key of ["scsi0", "virtio0", "sata0", "ide0"]) {
+      const value = vm.config[key];
+      if (value !== undefined) return value.split(":")[0];
+    }
+    return undefined;
+  }
+
+  private generateMac(): string {
+    const bytes = [0xbc, 0x24, 0x11, Math.floor(this.random() * 256), Math.floor(this.random() * 256), Math.floor(this.random() * 256)];
+    return bytes.map((b) => b.toString(16).toUpperCase().padStart(2, "0")).join(":");
+  }
+
+  /** Validates and stores config parameters the way PUT/POST config do. */
+  private applyConfig(vm: Vm, params: Record<string, string>): void {
+    const errors: Record<string, string> = {};
+    const sshkeys = params["sshkeys"];
+    if (sshkeys !== undefined) {
+      try {
+        if (/[ +:\n]/.test(sshkeys)) throw new Error("raw");
+        decodeSshKeys(sshkeys);
+      } catch {
+        errors["sshkeys"] = "invalid format - invalid urlencoded string";
+      }
+    }
+    const ipconfig = params["ipconfig0"];
+    if (ipconfig !== undefined && !/^(ip=(dhcp|\d+\.\d+\.\d+\.\d+\/\d+))(,gw=\d+\.\d+\.\d+\.\d+)?$/.test(ipconfig)) errors["ipconfig0"] = `invalid format - format error ipconfig0.ip: invalid format`;
+    for (const key of ["cores", "memory"]) {
+      const value = params[key];
+      if (value !== undefined && !/^\d+$/.test(value)) errors[key] = `type check ('integer') failed - got '${value}'`;
+    }
+    if (Object.keys(errors).length > 0) throw new ApiError(400, "Parameter verification failed.", errors);
+    for (const key of (params["delete"] ?? "").split(/[,;\s]+/).filter(Boolean)) Reflect.deleteProperty(vm.config, key);
+    for (const [key, value] of Object.entries(params)) {
+      if (key === "delete" || key === "digest" || key === "node" || key === "vmid") continue;
+      if (/^net\d+$/.test(key) && /^(virtio|e1000|rtl8139|vmxnet3)(,|$)/.test(value)) {
+        // Stored with a generated MAC when none is given.
+        const [model, ...rest] = value.split(",");
+        vm.config[key] = [`${model ?? "virtio"}=${this.generateMac()}`, ...rest].join(",");
+      } else vm.config[key] = value;
+    }
+  }
+
+  /* ---------------------------------------------------------------- API */
+
+  private readonly routes: [string, RegExp, (m: RegExpExecArray, params: Record<string, string>, user: string) => unknown][] = [
+    ["GET", /^\/version$/, () => ({ version: "8.2.4", release: "8.2", repoid: "faa83925c9641325" })],
+    ["GET", /^\/nodes$/, () => this.nodes.map((n) => ({ node: n.name, status: "online", type: "node", id: `node/${n.name}` }))],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/storage$/,
+      (m) =>
+        this.node(m[1] ?? "").storages.map((s) => {
+          const used = [...this.vms.values()].filter((v) => this.storageOf(v) === s.id).length * 32;
+          return { storage: s.id, shared: s.shared ? 1 : 0, total: s.totalGiB * 1024 ** 3, used: used * 1024 ** 3, avail: (s.totalGiB - used) * 1024 ** 3, active: 1, enabled: 1, content: "images,rootdir" };
+        }),
+    ],
+    [
+      "GET",
+      /^\/cluster\/resources$/,
+      (_m, p) => {
+        if (p["type"] !== undefined && p["type"] !== "vm") return [];
+        const now = this.now();
+        return [...this.vms.values()].map((v) => ({
+          id: `qemu/${v.vmid}`,
+          type: "qemu",
+          vmid: v.vmid,
+          node: v.node,
+          name: v.config["name"] ?? `VM ${v.vmid}`,
+          status: now - v.createdAt < this.options.resourcesLagMs ? "unknown" : v.status,
+          template: v.template ? 1 : 0,
+          ...(v.lock !== undefined ? { lock: v.lock } : {}),
+          tags: v.config["tags"] ?? "",
+        }));
+      },
+    ],
+    [
+      "GET",
+      /^\/cluster\/nextid$/,
+      (_m, p) => {
+        const asked = p["vmid"];
+        if (asked !== undefined) {
+          if (this.vms.has(Number(asked))) throw new ApiError(400, "Parameter verification failed.", { vmid: `VM ${asked} already exists` });
+          return asked;
+        }
+        let id = 100;
+        while (this.vms.has(id)) id += 1;
+        return String(id); // a string, and not reserved
+      },
+    ],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/qemu$/,
+      (m) => [...this.vms.values()].filter((v) => v.node === m[1] && !v.cloning).map((v) => ({ vmid: v.vmid, name: v.config["name"] ?? "", status: v.status, template: v.template ? 1 : 0, ...(v.lock !== undefined ? { lock: v.lock } : {}) })),
+    ],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/config$/,
+      (m) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        return { ...vm.config, ...(vm.lock !== undefined ? { lock: vm.lock } : {}), digest: randomUUID().replaceAll("-", "").slice(0, 40) };
+      },
+    ],
+    [
+      "PUT",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/config$/,
+      (m, p) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        this.unlocked(vm);
+        this.applyConfig(vm, p);
+        return null;
+      },
+    ],
+    [
+      "POST",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/config$/,
+      (m, p, user) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        this.unlocked(vm);
+        this.applyConfig(vm, p);
+        return this.startTask(vm.node, "qmconfig", String(vm.vmid), user, this.options.durations.config, () => "OK");
+      },
+    ],
+    ["POST", /^\/nodes\/([^/]+)\/qemu\/(\d+)\/clone$/, (m, p, user) => this.clone(m[1] ?? "", Number(m[2]), p, user)],
+    [
+      "PUT",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/resize$/,
+      (m, p, user) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        this.unlocked(vm);
+        const disk = p["disk"] ?? "";
+        const current = vm.config[disk];
+        if (current === undefined) throw new ApiError(500, `disk '${disk}' does not exist`);
+        const size = p["size"] ?? "";
+        const have = Number(/size=(\d+)G/.exec(current)?.[1] ?? "0");
+        const grow = /^\+(\d+)G$/.exec(size);
+        const absolute = /^(\d+)G$/.exec(size);
+        const want = grow !== null ? have + Number(grow[1]) : absolute !== null ? Number(absolute[1]) : Number.NaN;
+        if (Number.isNaN(want)) throw new ApiError(400, "Parameter verification failed.", { size: "value does not match the regex pattern" });
+        if (want < have) throw new ApiError(500, `shrinking disks is not supported`);
+        return this.startTask(vm.node, "resize", String(vm.vmid), user, this.options.durations.resize, () => {
+          vm.config[disk] = current.replace(/size=\d+G/, `size=${want}G`);
+          return "OK";
+        });
+      },
+    ],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/status\/current$/,
+      (m) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        return { vmid: vm.vmid, name: vm.config["name"] ?? "", status: vm.status, qmpstatus: vm.status, agent: vm.config["agent"]?.startsWith("1") === true || /enabled=1/.test(vm.config["agent"] ?? "") ? 1 : 0, ...(vm.lock !== undefined ? { lock: vm.lock } : {}), template: vm.template ? 1 : 0 };
+      },
+    ],
+    ["POST", /^\/nodes\/([^/]+)\/qemu\/(\d+)\/status\/(start|stop|shutdown)$/, (m, p, user) => this.power(m[1] ?? "", Number(m[2]), m[3] ?? "", p, user)],
+    [
+      "DELETE",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)$/,
+      (m, _p, user) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        this.unlocked(vm);
+        if (vm.status === "running") throw new ApiError(500, `VM ${vm.vmid} is running - destroy failed`);
+        vm.lock = "destroyed";
+        return this.startTask(vm.node, "qmdestroy", String(vm.vmid), user, this.options.durations.destroy, () => {
+          this.vms.delete(vm.vmid);
+          return "OK";
+        });
+      },
+    ],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/agent\/network-get-interfaces$/,
+      (m) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        const agent = vm.config["agent"] ?? "0";
+        if (!(agent === "1" || /enabled=1/.test(agent))) throw new ApiError(500, "No QEMU guest agent configured");
+        if (vm.status !== "running" || vm.startedAt === undefined) throw new ApiError(500, `VM ${vm.vmid} is not running`);
+        if (this.now() - vm.startedAt < this.options.durations.bootToAgent) throw new ApiError(500, "QEMU guest agent is not running");
+        const ip = /ip=(\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(vm.config["ipconfig0"] ?? "");
+        const mac = /=([0-9A-F:]{17})/.exec(vm.config["net0"] ?? "")?.[1]?.toLowerCase();
+        return {
+          result: [
+            { name: "lo", "hardware-address": "00:00:00:00:00:00", "ip-addresses": [{ "ip-address": "127.0.0.1", "ip-address-type": "ipv4", prefix: 8 }] },
+            { name: "eth0", "hardware-address": mac ?? "bc:24:11:00:00:00", ...(ip !== null ? { "ip-addresses": [{ "ip-address": ip[1], "ip-address-type": "ipv4", prefix: Number(ip[2]) }] } : {}) },
+          ],
+        };
+      },
+    ],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/tasks\/([^/]+)\/status$/,
+      (m) => {
+        const task = this.tasks.get(decodeURIComponent(m[2] ?? ""));
+        if (task === undefined || task.node !== m[1]) throw new ApiError(400, "Parameter verification failed.", { upid: "unable to parse worker upid" });
+        return { upid: task.upid, node: task.node, type: task.type, id: task.id, user: task.user, starttime: task.starttime, status: task.status, ...(task.exitstatus !== undefined ? { exitstatus: task.exitstatus } : {}) };
+      },
+    ],
+  ];
+
+  private clone(node: string, source: number, p: Record<string, string>, user: string): string {
+    const src = this.vm(node, source);
+    const newid = Number(p["newid"]);
+    if (!Number.isInteger(newid) || newid < 100) throw new ApiError(400, "Parameter verification failed.", { newid: "property is missing and it is not optional" });
+    if (this.vms.has(newid)) throw new ApiError(500, `unable to create VM ${newid}: config file already exists`);
+    const full = p["full"] === "1" || !src.template;
+    if (!full && p["storage"] !== undefined) throw new ApiError(500, "parameter 'storage' not allowed for linked clones");
+    const target = p["target"] ?? node;
+    this.node(target);
+    const srcStorage = this.storageOf(src);
+    const shared = this.node(node).storages.find((s) => s.id === srcStorage)?.shared === true;
+    if (target !== node && !shared) throw new ApiError(500, `can't clone VM to node '${target}' (VM uses local storage)`);
+    if (src.lock !== undefined && src.lock !== "clone") this.unlocked(src);
+    const contended = [...this.tasks.values()].some((t) => t.status === "running" && t.type === "qmclone" && t.id === String(source));
+    const lockTimeout = contended || this.random() < this.faults.lockTimeoutRate;
+    const placeholder: Vm = { vmid: newid, node: target, template: false, config: { name: p["name"] ?? `Copy-of-VM-${source}` }, status: "stopped", lock: "clone", createdAt: this.now(), startedAt: undefined, cloning: true };
+    this.vms.set(newid, placeholder);
+    return this.startTask(node, "qmclone", String(source), user, this.options.durations.clone, () => {
+      if (lockTimeout) {
+        // A failed clone removes its volumes and config.
+        this.vms.delete(newid);
+        return `clone failed: can't lock file '/var/lock/qemu-server/lock-${source}.conf' - got timeout`;
+      }
+      const config: Record<string, string> = {};
+      for (const [k, v] of Object.entries(src.config)) if (k !== "template") config[k] = v;
+      const storage = p["storage"];
+      for (const disk of ["scsi0", "virtio0", "sata0"]) {
+        const value = config[disk];
+        if (value !== undefined) config[disk] = value.replace(/^[^:]+:[^,]*/, `${full && storage !== undefined ? storage : (value.split(":")[0] ?? "local")}:vm-${newid}-disk-0`);
+      }
+      config["name"] = p["name"] ?? `Copy-of-VM-${source}`;
+      if (p["description"] !== undefined) config["description"] = p["description"];
+      if (config["net0"] !== undefined) config["net0"] = config["net0"].replace(/=[0-9A-F:]{17}/, `=${this.generateMac()}`);
+      placeholder.config = config;
+      placeholder.lock = undefined;
+      placeholder.cloning = false;
+      return "OK";
+    });
+  }
+
+  private power(node: string, vmid: number, action: string, p: Record<string, string>, user: string): string {
+    const vm = this.vm(node, vmid);
+    this.unlocked(vm);
+    const d = this.options.durations;
+    if (action === "start") {
+      return this.startTask(node, "qmstart", String(vmid), user, d.start, () => {
+        if (vm.template) return "you can't start a vm if it's a template";
+        if (vm.status === "running") return `VM ${vmid} already running`;
+        vm.status = "running";
+        vm.startedAt = this.now();
+        return "OK";
+      });
+    }
+    const type = action === "stop" ? "qmstop" : "qmshutdown";
+    const timeout = Number(p["timeout"] ?? "0");
+    return this.startTask(node, type, String(vmid), user, action === "stop" ? d.stop : Math.min(d.shutdown, timeout > 0 ? timeout * 1000 : d.shutdown), () => {
+      if (vm.status !== "running") return "OK";
+      vm.status = "stopped";
+      vm.startedAt = undefined;
+      return "OK";
+    });
+  }
+
+  /* ---------------------------------------------------------------- auth and HTTP */
+
+  private authenticate(req: IncomingMessage, write: boolean): string | undefined {
+    const auth = req.headers.authorization ?? "";
+    const token = /^PVEAPIToken=([^=]+)=(.+)$/.exec(auth);
+    if (token !== null) {
+      return this.options.tokens.some((t) => t.id === token[1] && t.secret === token[2]) ? (token[1] ?? "").split("!")[0] : undefined;
+    }
+    const cookie = /PVEAuthCookie=([^;]+)/.exec(req.headers.cookie ?? "")?.[1];
+    if (cookie === undefined) return undefined;
+    const session = this.tickets.get(decodeURIComponent(cookie));
+    if (session === undefined) return undefined;
+    if (write && req.headers["csrfpreventiontoken"] !== session.csrf) throw new ApiError(401, "Permission denied - invalid csrf token");
+    return session.username;
+  }
+
+  private send(res: ServerResponse, status: number, reason: string, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, reason, { "Content-Type": "application/json;charset=UTF-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "max-age=0" });
+    res.end(text);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://sim.invalid");
+    const method = (req.method ?? "GET").toUpperCase();
+    const raw = method === "POST" || method === "PUT" ? await readBody(req) : "";
+    const params: Record<string, string> = {};
+    for (const [k, v] of new URLSearchParams(method === "POST" || method === "PUT" ? raw : url.search)) params[k] = v;
+    const path = url.pathname.replace(/^\/api2\/json/, "");
+    this.calls.push(`${method} ${path}`);
+    try {
+      if (!url.pathname.startsWith("/api2/json/")) throw new ApiError(501, "Method not implemented");
+      if (path === "/_sim/faults" && method === "POST") {
+        for (const [k, v] of Object.entries(params)) if (k in this.faults) (this.faults as unknown as Record<string, number>)[k] = Number(v);
+        return this.send(res, 200, "OK", { data: { ...this.faults } });
+      }
+      if (path === "/access/ticket" && method === "POST") {
+        const user = this.options.users.find((u) => u.username === params["username"] && u.password === params["password"]);
+        if (user === undefined) {
+          await sleep(this.faults.authDelayMs);
+          throw new ApiError(401, "authentication failure");
+        }
+        const ticket = `PVE:${user.username}:${hex8(Math.floor(this.now() / 1000))}::${randomUUID()}`;
+        const csrf = `${hex8(Math.floor(this.now() / 1000))}:${randomUUID()}`;
+        this.tickets.set(ticket, { username: user.username, csrf });
+        return this.send(res, 200, "OK", { data: { ticket, CSRFPreventionToken: csrf, username: user.username } });
+      }
+      const write = method !== "GET";
+      const user = this.authenticate(req, write);
+      if (user === undefined) {
+        await sleep(this.faults.authDelayMs);
+        throw new ApiError(401, req.headers.authorization === undefined && req.headers.cookie === undefined ? "No ticket" : "authentication failure");
+      }
+      if (this.random() < this.faults.proxy596Rate) throw new ApiError(596, "Connection timed out");
+      if (this.random() < this.faults.http5xxRate) throw new ApiError(500, "internal error (injected)");
+      this.tick();
+      for (const [m, re, handler] of this.routes) {
+        if (m !== method) continue;
+        const match = re.exec(path);
+        if (match === null) continue;
+        const data = handler(match, params, user);
+        return this.send(res, 200, "OK", { data });
+      }
+      throw new ApiError(501, `Method '${method} ${path}' not implemented`);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        const body: Record<string, unknown> = { data: null, message: `${err.reason}\n` };
+        if (err.errors !== undefined) body["errors"] = err.errors;
+        if (err.status === 401) {
+          res.writeHead(401, err.reason);
+          res.end();
+          return;
+        }
+        return this.send(res, err.status, err.reason, body);
+      }
+      return this.send(res, 500, err instanceof Error ? err.message.split("\n")[0] ?? "error" : "error", { data: null });
+    }
+  }
+
+  listen(port: number, host: string, tls?: { key: string; cert: string }): Promise<Server> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      this.handle(req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500, "simulator error");
+        res.end();
+      });
+    };
+    const server = tls === undefined ? createHttpServer(handler) : createHttpsServer({ key: tls.key, cert: tls.cert }, handler);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
