@@ -33,7 +33,7 @@ const api = proxmoxApi({ host: HOST, port: PORT, schema: "http", tokenID: TOKEN.
 const node = api.nodes.$("pve01");
 
 async function task(upid: string, nodeName = "pve01"): Promise<{ status: string; exitstatus?: string }> {
-  return (await api.nodes.$(nodeName).tasks.$(upid).status.$get()) as { status: string; exitstatus?: string };
+  return api.nodes.$(nodeName).tasks.$(upid).status.$get();
 }
 
 describe("envelope, auth and errors", () => {
