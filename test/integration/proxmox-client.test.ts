@@ -1,0 +1,87 @@
+/**
+ * edgelab's Proxmox transport against `edgelab proxmox-sim` over HTTPS: the pinned certificate
+ * fingerprint, structured errors, and the real `proxmox-api` client on top.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import proxmoxApi from "proxmox-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { normalizeFingerprint, ProviderError, ProxmoxClient } from "../../src/providers/proxmox/client.js";
+import { ROOT } from "../helpers/inventory.js";
+
+const HOST = "127.0.237.20";
+const PORT = 18791;
+let sim: ChildProcess;
+let info: { url: string; fingerprint: string; tokenId: string; tokenSecret: string };
+
+beforeAll(async () => {
+  sim = spawn(process.execPath, [join(ROOT, "bin", "edgelab.cjs"), "--json", "proxmox-sim", "--host", HOST, "--port", String(PORT), "--auth-delay", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  info = await new Promise((resolve, reject) => {
+    let out = "";
+    sim.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+      const line = out.split("\n")[0];
+      if (out.includes("\n") && line !== undefined) resolve(JSON.parse(line) as typeof info);
+    });
+    sim.once("exit", (code) => reject(new Error(`proxmox-sim exited with ${String(code)}`)));
+  });
+});
+afterAll(() => {
+  sim.kill("SIGTERM");
+});
+
+const client = (overrides: Partial<ConstructorParameters<typeof ProxmoxClient>[0]> = {}): ProxmoxClient =>
+  new ProxmoxClient({ url: info.url, tokenId: info.tokenId, tokenSecret: info.tokenSecret, fingerprint: info.fingerprint, timeoutMs: 5000, ...overrides });
+
+describe("TLS", () => {
+  it("prints a SHA-256 fingerprint and a token", () => {
+    expect(info.url).toBe(`https://${HOST}:${PORT}`);
+    expect(normalizeFingerprint(info.fingerprint)).toBe(info.fingerprint);
+    expect(info.tokenSecret).toMatch(/^[0-9a-f-]{36}$/);
+  });
+  it("talks to the server whose certificate matches the pinned fingerprint", async () => {
+    const c = client();
+    const api = proxmoxApi(c);
+    expect((await api.nodes.$get()).map((n) => n.node)).toEqual(["pve01"]);
+    c.close();
+  });
+  it("refuses a server whose certificate does not match, before sending anything", async () => {
+    const wrong = info.fingerprint.replace(/^../, info.fingerprint.startsWith("00") ? "11" : "00");
+    const c = client({ fingerprint: wrong });
+    await expect(c.doRequest("GET", "/nodes", "/nodes")).rejects.toThrow(/does not match the pinned fingerprint/);
+    c.close();
+  });
+  it("refuses a self-signed certificate when nothing is pinned, and says how to pin it", async () => {
+    const c = client({ fingerprint: undefined });
+    const err = await c.doRequest("GET", "/nodes", "/nodes").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).hint).toMatch(/PROXMOX_TLS_FINGERPRINT/);
+    c.close();
+  });
+});
+
+describe("errors", () => {
+  it("carry status, reason, resource and the 400 errors map", async () => {
+    const c = client();
+    const err = (await c.doRequest("GET", "/cluster/nextid", "/cluster/nextid", { vmid: 9000 }).catch((e: unknown) => e)) as ProviderError;
+    expect(err).toBeInstanceOf(ProviderError);
+    expect([err.status, err.reason, err.resource]).toEqual([400, "Parameter verification failed.", "GET /cluster/nextid"]);
+    expect(err.errors).toEqual({ vmid: "VM 9000 already exists" });
+    expect(err.message).toBe("GET /cluster/nextid failed: 400 Parameter verification failed.: vmid: VM 9000 already exists");
+    c.close();
+  });
+  it("name a bad token with a hint", async () => {
+    const c = client({ tokenSecret: "00000000-0000-0000-0000-000000000000" });
+    const err = (await c.doRequest("GET", "/nodes", "/nodes").catch((e: unknown) => e)) as ProviderError;
+    expect([err.status, err.reason]).toEqual([401, "authentication failure"]);
+    expect(err.hint).toMatch(/PROXMOX_TOKEN_SECRET/);
+    c.close();
+  });
+  it("explain an unreachable API", async () => {
+    const c = client({ url: "https://127.0.237.20:1", fingerprint: undefined });
+    const err = (await c.doRequest("GET", "/nodes", "/nodes").catch((e: unknown) => e)) as ProviderError;
+    expect(err.reason).toBe("ECONNREFUSED");
+    expect(err.hint).toMatch(/PROXMOX_URL/);
+    c.close();
+  });
+});
