@@ -13,6 +13,7 @@ import { statusCommand } from "./commands/status.js";
 import { downCommand } from "./commands/down.js";
 import { smokeCommand } from "./commands/smoke.js";
 import { proxmoxSimCommand } from "./commands/proxmox-sim.js";
+import { planCommand } from "./commands/plan.js";
 import { packageVersion, versionCommand } from "./commands/version.js";
 import { EdgelabError, EXIT_FAILED, EXIT_USAGE, InventoryError } from "./errors.js";
 import { style } from "./output.js";
@@ -42,7 +43,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [validateCommand, schemaCommand, renderCommand, upCommand, statusCommand, smokeCommand, downCommand, proxmoxSimCommand, versionCommand]) {
+  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, upCommand, statusCommand, smokeCommand, downCommand, proxmoxSimCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {

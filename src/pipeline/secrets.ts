@@ -4,7 +4,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { EdgelabError } from "../errors.js";
+import { EdgelabError, EXIT_USAGE } from "../errors.js";
 import type { SecretRef } from "../inventory/schema.js";
 import { generateKey } from "../media/keys.js";
 
@@ -21,11 +21,12 @@ export function resolveSecret(ref: SecretRef, id: string, ctx: SecretContext): s
   if (typeof ref === "string") {
     throw new EdgelabError(`secret ${id} is a Jinja reference (${ref.trim()}), which only Ansible can resolve`, {
       hint: "For the local lab use {env: NAME}, {file: path} or {generate: true}.",
+      exitCode: EXIT_USAGE,
     });
   }
   if ("env" in ref) {
     const value = ctx.env[ref.env];
-    if (value === undefined || value === "") throw new EdgelabError(`secret ${id}: environment variable ${ref.env} is not set`, { hint: `export ${ref.env}=... (it is never printed or logged).` });
+    if (value === undefined || value === "") throw new EdgelabError(`secret ${id}: environment variable ${ref.env} is not set`, { hint: `export ${ref.env}=... (it is never printed or logged).`, exitCode: EXIT_USAGE });
     return value;
   }
   if ("file" in ref) {
@@ -34,9 +35,9 @@ export function resolveSecret(ref: SecretRef, id: string, ctx: SecretContext): s
     try {
       mode = statSync(path).mode & 0o777;
     } catch {
-      throw new EdgelabError(`secret ${id}: file ${path} does not exist`, { hint: "Create it with mode 0600, holding only the secret." });
+      throw new EdgelabError(`secret ${id}: file ${path} does not exist`, { hint: "Create it with mode 0600, holding only the secret.", exitCode: EXIT_USAGE });
     }
-    if ((mode & 0o077) !== 0) throw new EdgelabError(`secret ${id}: file ${path} is readable by others (mode ${mode.toString(8)})`, { hint: `chmod 600 ${path}` });
+    if ((mode & 0o077) !== 0) throw new EdgelabError(`secret ${id}: file ${path} is readable by others (mode ${mode.toString(8)})`, { hint: `chmod 600 ${path}`, exitCode: EXIT_USAGE });
     return readFileSync(path, "utf8").trim();
   }
   if ("generate" in ref) {
@@ -51,5 +52,6 @@ export function resolveSecret(ref: SecretRef, id: string, ctx: SecretContext): s
   }
   throw new EdgelabError(`secret ${id} is Ansible Vault ciphertext, which the local lab does not decrypt`, {
     hint: "Use {env: NAME} or {generate: true} for the local lab, or decrypt with ansible-vault into an environment variable.",
+    exitCode: EXIT_USAGE,
   });
 }

@@ -1,0 +1,38 @@
+/**
+ * Where the Proxmox API is and how to authenticate, the way this field's tools take it:
+ * PROXMOX_URL over the inventory's proxmox.url; PROXMOX_TOKEN_ID + PROXMOX_TOKEN_SECRET, or
+ * bpg's combined PROXMOX_VE_API_TOKEN=user@realm!id=secret, over the inventory's token_id /
+ * token_secret; PROXMOX_TLS_FINGERPRINT over proxmox.tls_fingerprint.
+ */
+import { dirname } from "node:path";
+import { EdgelabError, EXIT_USAGE } from "../../errors.js";
+import type { Lab } from "../../model/lab.js";
+import { resolveSecret } from "../../pipeline/secrets.js";
+import type { ProxmoxEndpoint } from "./client.js";
+
+export function resolveEndpoint(lab: Lab, env: Readonly<Record<string, string | undefined>>, inventoryPath: string): ProxmoxEndpoint {
+  const px = lab.proxmox;
+  if (px === undefined) throw new EdgelabError("this inventory has no Proxmox settings (lab.provider is local)", { hint: "Set lab.provider: proxmox and all.vars.proxmox.", exitCode: EXIT_USAGE });
+  const url = env["PROXMOX_URL"] ?? px.url;
+  let tokenId = env["PROXMOX_TOKEN_ID"] ?? px.tokenId;
+  let tokenSecret = env["PROXMOX_TOKEN_SECRET"];
+  const combined = env["PROXMOX_VE_API_TOKEN"];
+  if (combined !== undefined && combined !== "") {
+    const m = /^([^=]+@[^=!]+![^=]+)=(.+)$/.exec(combined);
+    if (m === null) throw new EdgelabError("PROXMOX_VE_API_TOKEN is not of the form user@realm!tokenid=secret", { exitCode: EXIT_USAGE });
+    tokenId = m[1];
+    tokenSecret = m[2];
+  }
+  if (tokenSecret === undefined && px.tokenSecret !== undefined) {
+    const base = dirname(inventoryPath);
+    tokenSecret = resolveSecret(px.tokenSecret, "proxmox-token-secret", { env, baseDir: base, secretsDir: `${base}/.edgelab/secrets` });
+  }
+  if (tokenId === undefined || tokenSecret === undefined || tokenSecret === "") {
+    throw new EdgelabError("no Proxmox API token", {
+      hint: "export PROXMOX_TOKEN_ID='user@realm!name' PROXMOX_TOKEN_SECRET=<uuid> (or PROXMOX_VE_API_TOKEN='user@realm!name=<uuid>'); create one with: pveum user token add <user> edgelab --privsep 0",
+      exitCode: EXIT_USAGE,
+    });
+  }
+  const fingerprint = env["PROXMOX_TLS_FINGERPRINT"] ?? px.tlsFingerprint;
+  return { url, tokenId, tokenSecret, fingerprint: fingerprint === "" ? undefined : fingerprint, caFile: px.caFile, timeoutMs: 30_000 };
+}
