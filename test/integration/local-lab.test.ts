@@ -139,7 +139,12 @@ describe("local lab: two media servers, two edges, two streams", () => {
       moved = now.status === 200 && segmentsOf(now.body).at(-1) !== last;
     }
     expect(moved).toBe(true);
-    const restarted = lab.state().processes.find((p) => p.name === "origin");
+    // The supervisor marks it running once its health check answers (it may lag the first bytes).
+    let restarted = lab.state().processes.find((p) => p.name === "origin");
+    for (let i = 0; i < 50 && restarted?.status !== "running"; i++) {
+      await sleep(100);
+      restarted = lab.state().processes.find((p) => p.name === "origin");
+    }
     expect(restarted?.restarts).toBe(1);
     expect(restarted?.status).toBe("running");
     expect((await lab.run(["status"])).code).toBe(0);

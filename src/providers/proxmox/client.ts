@@ -20,6 +20,17 @@ export interface ProxmoxEndpoint {
   readonly fingerprint?: string | undefined;
   readonly caFile?: string | undefined;
   readonly timeoutMs?: number | undefined;
+  /** Retries of reads (GET) on transient failures; writes are never repeated here. */
+  readonly readRetries?: number | undefined;
+  readonly backoffMs?: number | undefined;
+}
+
+/** Failures worth retrying: network errors, proxy errors (595/596/599), 5xx that say so. */
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof ProviderError)) return false;
+  if (err.status === undefined) return ["ECONNRESET", "ETIMEDOUT", "ECONNREFUSED", "EPIPE", "EAI_AGAIN"].includes(err.reason);
+  if (err.status === 595 || err.status === 596 || err.status === 599 || err.status === 502 || err.status === 503 || err.status === 504) return true;
+  return err.status === 500 && /got timeout|is locked|internal error|timeout/i.test(err.reason);
 }
 
 /** An API failure with what went wrong, where, and what to do. */
@@ -166,11 +177,23 @@ export function hintFor(status: number, reason: string): string | undefined {
 /** A request as the proxmox-api package makes it: `doRequest(method, path, template, params)`. */
 export class ProxmoxClient {
   private readonly transport: ProxmoxTransport;
-  constructor(endpoint: ProxmoxEndpoint) {
+  constructor(private readonly endpoint: ProxmoxEndpoint) {
     this.transport = new ProxmoxTransport(endpoint);
   }
 
-  async doRequest(method: string, fullPath: string, _template: string, params?: Readonly<Record<string, unknown>>): Promise<unknown> {
+  async doRequest(method: string, fullPath: string, template: string, params?: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const retries = method.toUpperCase() === "GET" ? (this.endpoint.readRetries ?? 3) : 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.once(method, fullPath, template, params);
+      } catch (err) {
+        if (attempt >= retries || !isTransient(err)) throw err;
+        await new Promise((r) => setTimeout(r, (this.endpoint.backoffMs ?? 1000) * (attempt + 1)));
+      }
+    }
+  }
+
+  private async once(method: string, fullPath: string, _template: string, params?: Readonly<Record<string, unknown>>): Promise<unknown> {
     const upper = method.toUpperCase();
     // proxmox-api passes "/api2/json/nodes"; callers of ours may pass "/nodes".
     const path = fullPath.replace(/^\/api2\/json(?=\/)/, "");

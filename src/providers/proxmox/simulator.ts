@@ -136,6 +136,8 @@ export class ProxmoxSimulator {
   faults: SimFaults;
   /** Every API call as "METHOD path", for tests (e.g. counting clone POSTs). */
   readonly calls: string[] = [];
+  /** How many faults were injected, by kind. */
+  readonly injected = { lockTimeouts: 0, taskFailures: 0, http5xx: 0, proxy596: 0 };
 
   constructor(
     state: SimStateSpec,
@@ -167,7 +169,7 @@ export class ProxmoxSimulator {
     }
   }
 
-  private startTask(node: string, type: string, id: string, user: string, durationMs: number, complete: () => string): string {
+  private startTask(node: string, type: string, id: string, user: string, durationMs: number, complete: () => string, onFail?: () => void): string {
     const now = this.now();
     this.pid += 1;
     const starttime = Math.floor(now / 1000);
@@ -184,7 +186,12 @@ export class ProxmoxSimulator {
       endsAt: now + durationMs,
       status: "running",
       exitstatus: undefined,
-      complete: () => (fail ? `${type === "qmclone" ? "clone" : type} failed: command '/usr/bin/kvm' failed: exit code 1 (injected)` : complete()),
+      complete: () => {
+        if (!fail) return complete();
+        this.injected.taskFailures += 1;
+        onFail?.();
+        return `${type === "qmclone" ? "clone" : type} failed: command '/usr/bin/qemu-img' failed: exit code 1 (injected)`;
+      },
     });
     return upid;
   }
@@ -426,6 +433,7 @@ export class ProxmoxSimulator {
     this.vms.set(newid, placeholder);
     return this.startTask(node, "qmclone", String(source), user, this.options.durations.clone, () => {
       if (lockTimeout) {
+        this.injected.lockTimeouts += 1;
         // A failed clone removes its volumes and config.
         this.vms.delete(newid);
         return `clone failed: can't lock file '/var/lock/qemu-server/lock-${source}.conf' - got timeout`;
@@ -444,6 +452,9 @@ export class ProxmoxSimulator {
       placeholder.lock = undefined;
       placeholder.cloning = false;
       return "OK";
+    }, () => {
+      // A failed clone removes its volumes and config.
+      this.vms.delete(newid);
     });
   }
 
@@ -523,8 +534,14 @@ export class ProxmoxSimulator {
         await sleep(this.faults.authDelayMs);
         throw new ApiError(401, req.headers.authorization === undefined && req.headers.cookie === undefined ? "No ticket" : "authentication failure");
       }
-      if (this.random() < this.faults.proxy596Rate) throw new ApiError(596, "Connection timed out");
-      if (this.random() < this.faults.http5xxRate) throw new ApiError(500, "internal error (injected)");
+      if (this.random() < this.faults.proxy596Rate) {
+        this.injected.proxy596 += 1;
+        throw new ApiError(596, "Connection timed out");
+      }
+      if (this.random() < this.faults.http5xxRate) {
+        this.injected.http5xx += 1;
+        throw new ApiError(500, "internal error (injected)");
+      }
       this.tick();
       for (const [m, re, handler] of this.routes) {
         if (m !== method) continue;
