@@ -77,3 +77,50 @@ describe("edgelab plan against the simulator", () => {
     expect(r.stderr).toMatch(/plan is for provider proxmox/);
   });
 });
+
+describe("edgelab provision and destroy against the simulator (CLI)", () => {
+  const FAST_HOST = "127.0.237.31";
+  const FAST_PORT = 18793;
+  const fastEnv = { ...env, PROXMOX_URL: `http://${FAST_HOST}:${FAST_PORT}` };
+  const fast = new ProxmoxSimulator(
+    { nodes: [{ name: "pve01", storages: [{ id: "ssd02-4T", shared: false, totalGiB: 4000 }] }], vms: [{ vmid: 9000, node: "pve01", template: true, config: { name: "tpl", scsi0: "ssd02-4T:base-9000-disk-0,size=4G", net0: "virtio=BC:24:11:90:00:01,bridge=vmbr0", agent: "1" } }] },
+    { seed: 5, durations: { clone: 50, config: 5, start: 20, stop: 10, shutdown: 20, destroy: 10, resize: 5, bootToAgent: 50 }, faults: NO_FAULTS, resourcesLagMs: 0, tokens: [TOKEN], users: [] },
+  );
+  let fastServer: Server;
+  beforeAll(async () => {
+    fastServer = await fast.listen(FAST_PORT, FAST_HOST);
+  });
+  afterAll(() => new Promise<void>((r) => fastServer.close(() => r())));
+
+  it("provisions the seed lab, then says there is nothing to change", async () => {
+    const first = await cli(["provision", "-i", LAB, "--no-wait-ssh"], { env: fastEnv });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain("Plan: 5 to create, 0 to update, 0 to replace, 0 to delete, 0 unchanged.");
+    expect(first.stderr).toMatch(/west-lab-k3s01\s+wait for guest agent/);
+    const second = await cli(["provision", "-i", LAB, "--no-wait-ssh"], { env: fastEnv });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain("Nothing to change: 5 VMs of inventories/lab.yml match the inventory.");
+    const creates = fast.calls.filter((c) => c.endsWith("/clone")).length;
+    expect(creates).toBe(5);
+  }, 60_000);
+
+  it("emits JSON events", async () => {
+    const r = await cli(["--json", "provision", "-i", LAB, "--no-wait-ssh"], { env: fastEnv });
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string });
+    expect(events[0]).toMatchObject({ event: "plan", counts: { unchanged: 5 } });
+    expect(events.at(-1)).toMatchObject({ event: "done", created: [], failed: [] });
+  }, 30_000);
+
+  it("destroy: dry run lists our VMs, refuses without --yes off a terminal, deletes with --yes", async () => {
+    const dry = await cli(["destroy", "-i", LAB, "--dry-run"], { env: fastEnv });
+    expect(dry.stdout).toContain("Dry run: 5 VM(s) would be deleted.");
+    const refused = await cli(["destroy", "-i", LAB], { env: fastEnv });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/refusing to delete 5 VM\(s\) without confirmation/);
+    const done = await cli(["destroy", "-i", LAB, "--yes"], { env: fastEnv });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain("5 VM(s) deleted.");
+    const left = (await (await fetch(`http://${FAST_HOST}:${FAST_PORT}/api2/json/cluster/resources?type=vm`, { headers: { Authorization: `PVEAPIToken=${TOKEN.id}=${TOKEN.secret}` } })).json()) as { data: { vmid: number }[] };
+    expect(left.data.map((v) => v.vmid)).toEqual([9000]);
+  }, 60_000);
+});
