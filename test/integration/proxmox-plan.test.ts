@@ -82,9 +82,10 @@ describe("edgelab provision and destroy against the simulator (CLI)", () => {
   const FAST_HOST = "127.0.237.31";
   const FAST_PORT = 18793;
   const fastEnv = { ...env, PROXMOX_URL: `http://${FAST_HOST}:${FAST_PORT}` };
+  const fastDurations = { clone: 50, config: 5, start: 20, stop: 10, shutdown: 20, destroy: 10, resize: 5, bootToAgent: 50 };
   const fast = new ProxmoxSimulator(
     { nodes: [{ name: "pve01", storages: [{ id: "ssd02-4T", shared: false, totalGiB: 4000 }] }], vms: [{ vmid: 9000, node: "pve01", template: true, config: { name: "tpl", scsi0: "ssd02-4T:base-9000-disk-0,size=4G", net0: "virtio=BC:24:11:90:00:01,bridge=vmbr0", agent: "1" } }] },
-    { seed: 5, durations: { clone: 50, config: 5, start: 20, stop: 10, shutdown: 20, destroy: 10, resize: 5, bootToAgent: 50 }, faults: NO_FAULTS, resourcesLagMs: 0, tokens: [TOKEN], users: [] },
+    { seed: 5, durations: fastDurations, faults: { ...NO_FAULTS }, resourcesLagMs: 0, tokens: [TOKEN], users: [] },
   );
   let fastServer: Server;
   beforeAll(async () => {
@@ -110,6 +111,30 @@ describe("edgelab provision and destroy against the simulator (CLI)", () => {
     expect(events[0]).toMatchObject({ event: "plan", counts: { unchanged: 5 } });
     expect(events.at(-1)).toMatchObject({ event: "done", created: [], failed: [] });
   }, 30_000);
+
+  it("reports a failed run with the VMs it created, and removes them with --destroy-on-failure", async () => {
+    const failing = labData();
+    const children = (failing["all"] as { children: { k3s_cluster: { children: { node: { hosts: Record<string, unknown> } } } } }).children.k3s_cluster.children.node.hosts;
+    children["north-lab-k3s01"] = { ansible_host: "172.16.222.77", vmid: 3077, data_vlan: 222, label: "west-worker" };
+    const { stringify } = await import("yaml");
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "edgelab-fail-"));
+    const file = join(dir, "lab.yml");
+    writeFileSync(file, stringify(failing));
+    fastDurations.bootToAgent = 60_000; // the new VM's guest agent never answers in time
+    try {
+      const r = await cli(["provision", "-i", file, "--no-wait-ssh", "--destroy-on-failure", "--agent-timeout", "1"], { env: fastEnv });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/north-lab-k3s01 \(vmid 3077\), step configure: VM 3077 \(north-lab-k3s01\): the guest agent did not report 172\.16\.222\.77 within 1 s/);
+      expect(r.stderr).toMatch(/Created by this run: 3077 \(destroyed again\)/);
+    } finally {
+      fastDurations.bootToAgent = 50;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const resources = (await (await fetch(`http://${FAST_HOST}:${FAST_PORT}/api2/json/cluster/resources?type=vm`, { headers: { Authorization: `PVEAPIToken=${TOKEN.id}=${TOKEN.secret}` } })).json()) as { data: { vmid: number }[] };
+    expect(resources.data.map((v) => v.vmid)).not.toContain(3077);
+  }, 60_000);
 
   it("destroy: dry run lists our VMs, refuses without --yes off a terminal, deletes with --yes", async () => {
     const dry = await cli(["destroy", "-i", LAB, "--dry-run"], { env: fastEnv });
