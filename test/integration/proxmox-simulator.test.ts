@@ -144,3 +144,21 @@ describe("fault injection", () => {
     expect((await api.nodes.$get()).length).toBe(2);
   });
 });
+
+describe("edgelab's client with a ticket login (no token)", () => {
+  it("logs in, sends the CSRF token on writes, and logs in again when the ticket is refused", async () => {
+    const { ProxmoxClient } = await import("../../src/providers/proxmox/client.js");
+    const client = new ProxmoxClient({ url: `http://${HOST}:${PORT}`, username: "root@pam", password: "hunter2", timeoutMs: 5000 });
+    expect(((await client.doRequest("GET", "/nodes", "")) as { node: string }[]).map((n) => n.node)).toEqual(["pve01", "pve02"]);
+    await client.doRequest("PUT", "/nodes/pve01/qemu/9000/config", "", { description: "template" });
+    expect(((await client.doRequest("GET", "/nodes/pve01/qemu/9000/config", "")) as Record<string, string>)["description"]).toBe("template");
+    const logins = sim.calls.filter((c) => c === "POST /access/ticket").length;
+    sim.forgetTickets();
+    expect(((await client.doRequest("GET", "/nodes", "")) as unknown[]).length).toBe(2);
+    expect(sim.calls.filter((c) => c === "POST /access/ticket").length).toBe(logins + 1);
+    const wrong = new ProxmoxClient({ url: `http://${HOST}:${PORT}`, username: "root@pam", password: "nope", timeoutMs: 5000 });
+    await expect(wrong.doRequest("GET", "/nodes", "")).rejects.toThrow(/login as root@pam failed: 401 authentication failure/);
+    client.close();
+    wrong.close();
+  });
+});

@@ -14,8 +14,11 @@ import { EdgelabError } from "../../errors.js";
 export interface ProxmoxEndpoint {
   /** https://pve01.example.com:8006 (http:// only for a local simulator). */
   readonly url: string;
-  readonly tokenId: string;
-  readonly tokenSecret: string;
+  /** API token (preferred). Without one, username + password log in for a ticket. */
+  readonly tokenId?: string | undefined;
+  readonly tokenSecret?: string | undefined;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
   /** "AA:BB:...": 32 bytes of SHA-256. */
   readonly fingerprint?: string | undefined;
   readonly caFile?: string | undefined;
@@ -94,6 +97,8 @@ export interface RawResponse {
 export class ProxmoxTransport {
   private agent: Agent | undefined;
   private readonly base: URL;
+  /** Ticket login (fallback when no token): cookie + CSRF token for writes. */
+  private ticket: { cookie: string; csrf: string } | undefined;
 
   constructor(private readonly endpoint: ProxmoxEndpoint) {
     this.base = new URL(endpoint.url);
@@ -112,7 +117,6 @@ export class ProxmoxTransport {
   }
 
   async send(method: string, path: string, params: Readonly<Record<string, unknown>> | undefined): Promise<RawResponse> {
-    const url = new URL(`/api2/json${path}`, this.base);
     const form = new URLSearchParams();
     for (const [k, v] of Object.entries(params ?? {})) {
       if (v === undefined || v === null) continue;
@@ -120,17 +124,38 @@ export class ProxmoxTransport {
       for (const item of values) form.append(k, item === true ? "1" : item === false ? "0" : typeof item === "number" ? String(item) : typeof item === "string" ? item : JSON.stringify(item));
     }
     const hasBody = method === "POST" || method === "PUT";
-    if (!hasBody) for (const [k, v] of form) url.searchParams.append(k, v);
-    const body = hasBody ? form.toString() : undefined;
-    const headers: Record<string, string> = { Authorization: `PVEAPIToken=${this.endpoint.tokenId}=${this.endpoint.tokenSecret}`, Accept: "application/json" };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/x-www-form-urlencoded";
-      headers["Content-Length"] = String(Buffer.byteLength(body));
+    const query = hasBody || form.size === 0 ? "" : `?${form.toString()}`;
+    return this.raw(method, `${path}${query}`, hasBody ? form.toString() : undefined, { Accept: "application/json", ...(await this.auth(method)) });
+  }
+
+  /** Token header, or a ticket cookie (+ CSRF token on writes), logging in when needed. */
+  private async auth(method: string): Promise<Record<string, string>> {
+    const { tokenId, tokenSecret, username, password } = this.endpoint;
+    if (tokenId !== undefined && tokenSecret !== undefined) return { Authorization: `PVEAPIToken=${tokenId}=${tokenSecret}` };
+    if (username === undefined || password === undefined) throw new ProviderError("no Proxmox credentials", undefined, "no credentials", this.endpoint.url, undefined, "Set an API token (PROXMOX_TOKEN_ID + PROXMOX_TOKEN_SECRET), or PROXMOX_USERNAME + PROXMOX_PASSWORD.");
+    if (this.ticket === undefined) {
+      const res = await this.raw("POST", "/access/ticket", new URLSearchParams({ username, password }).toString(), {});
+      const data = (res.status === 200 ? (JSON.parse(res.body) as { data?: { ticket?: string; CSRFPreventionToken?: string } }).data : undefined) ?? {};
+      if (res.status !== 200 || data.ticket === undefined) throw new ProviderError(`login as ${username} failed: ${res.status} ${res.reason}`, res.status, res.reason, "POST /access/ticket", undefined, "Check PROXMOX_USERNAME (user@realm) and PROXMOX_PASSWORD, or use an API token.");
+      this.ticket = { cookie: `PVEAuthCookie=${encodeURIComponent(data.ticket)}`, csrf: data.CSRFPreventionToken ?? "" };
     }
+    return method === "GET" ? { Cookie: this.ticket.cookie } : { Cookie: this.ticket.cookie, CSRFPreventionToken: this.ticket.csrf };
+  }
+
+  /** Forget the ticket (after a 401), so the next request logs in again. */
+  dropTicket(): boolean {
+    const had = this.ticket !== undefined;
+    this.ticket = undefined;
+    return had;
+  }
+
+  private async raw(method: string, path: string, body: string | undefined, headers: Record<string, string>): Promise<RawResponse> {
+    const url = new URL(`/api2/json${path}`, this.base);
     const agent = await this.httpsAgent();
     const timeout = this.endpoint.timeoutMs ?? 30_000;
+    const all = { ...headers, ...(body === undefined ? {} : { "Content-Type": "application/x-www-form-urlencoded", "Content-Length": String(Buffer.byteLength(body)) }) };
     return new Promise((resolve, reject) => {
-      const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers, agent, timeout }, (res) => {
+      const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers: all, agent, timeout }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? "", contentType: res.headers["content-type"], body: Buffer.concat(chunks).toString("utf8") }));
@@ -200,6 +225,8 @@ export class ProxmoxClient {
     let res: RawResponse;
     try {
       res = await this.transport.send(upper, path, params);
+      // An expired ticket: log in once more and repeat (nothing was done on the server).
+      if (res.status === 401 && this.transport.dropTicket()) res = await this.transport.send(upper, path, params);
     } catch (cause) {
       if (cause instanceof ProviderError) throw cause;
       const err = cause as NodeJS.ErrnoException;

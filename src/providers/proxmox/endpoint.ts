@@ -27,12 +27,16 @@ export function resolveEndpoint(lab: Lab, env: Readonly<Record<string, string | 
     const base = dirname(inventoryPath);
     tokenSecret = resolveSecret(px.tokenSecret, "proxmox-token-secret", { env, baseDir: base, secretsDir: `${base}/.edgelab/secrets` });
   }
+  const username = env["PROXMOX_USERNAME"] ?? env["PROXMOX_VE_USERNAME"];
+  const password = env["PROXMOX_PASSWORD"] ?? env["PROXMOX_VE_PASSWORD"];
+  const fingerprint = env["PROXMOX_TLS_FINGERPRINT"] ?? px.tlsFingerprint;
+  const common = { url, fingerprint: fingerprint === "" ? undefined : fingerprint, caFile: px.caFile, timeoutMs: 30_000 };
+  if ((tokenSecret === undefined || tokenSecret === "") && username !== undefined && password !== undefined) return { ...common, username, password };
   if (tokenId === undefined || tokenSecret === undefined || tokenSecret === "") {
     throw new EdgelabError("no Proxmox API token", {
-      hint: "export PROXMOX_TOKEN_ID='user@realm!name' PROXMOX_TOKEN_SECRET=<uuid> (or PROXMOX_VE_API_TOKEN='user@realm!name=<uuid>'); create one with: pveum user token add <user> edgelab --privsep 0",
+      hint: "export PROXMOX_TOKEN_ID='user@realm!name' PROXMOX_TOKEN_SECRET=<uuid> (or PROXMOX_VE_API_TOKEN='user@realm!name=<uuid>'); create one with: pveum user token add <user> edgelab --privsep 0. A ticket login (PROXMOX_USERNAME + PROXMOX_PASSWORD) works too.",
       exitCode: EXIT_USAGE,
     });
   }
-  const fingerprint = env["PROXMOX_TLS_FINGERPRINT"] ?? px.tlsFingerprint;
-  return { url, tokenId, tokenSecret, fingerprint: fingerprint === "" ? undefined : fingerprint, caFile: px.caFile, timeoutMs: 30_000 };
+  return { ...common, tokenId, tokenSecret };
 }

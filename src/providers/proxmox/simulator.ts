@@ -481,6 +481,11 @@ export class ProxmoxSimulator {
     });
   }
 
+  /** Invalidates every ticket (as a restart of pveproxy or an expiry would). */
+  forgetTickets(): void {
+    this.tickets.clear();
+  }
+
   /* ---------------------------------------------------------------- auth and HTTP */
 
   private authenticate(req: IncomingMessage, write: boolean): string | undefined {
