@@ -85,3 +85,34 @@ describe("errors", () => {
     c.close();
   });
 });
+
+describe("edgelab proxmox-sim --http --state", () => {
+  it("preloads nodes, storages and VMs from a YAML file and serves plain HTTP", async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "edgelab-sim-state-"));
+    writeFileSync(join(dir, "state.yml"), "nodes:\n  - {name: pve07, storages: [{id: nvme, shared: true, totalGiB: 100}]}\nvms:\n  - {vmid: 8000, node: pve07, template: true, config: {name: tpl, scsi0: 'nvme:base-8000-disk-0,size=2G'}}\n  - {vmid: 8001, node: pve07, status: running, config: {name: db, tags: other}}\n");
+    const child = spawn(process.execPath, [join(ROOT, "bin", "edgelab.cjs"), "--json", "proxmox-sim", "--http", "--host", "127.0.237.21", "--port", "18794", "--state", join(dir, "state.yml")], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const started = await new Promise<{ url: string; tokenId: string; tokenSecret: string; fingerprint?: string; vms: number[] }>((resolve, reject) => {
+        let out = "";
+        child.stdout?.on("data", (c: Buffer) => {
+          out += c.toString("utf8");
+          const line = out.split("\n")[0];
+          if (out.includes("\n") && line !== undefined) resolve(JSON.parse(line) as never);
+        });
+        child.once("exit", (code) => reject(new Error(`exited ${String(code)}`)));
+      });
+      expect(started.url).toBe("http://127.0.237.21:18794");
+      expect(started.fingerprint).toBeUndefined();
+      expect(started.vms).toEqual([8000, 8001]);
+      const c = new ProxmoxClient({ url: started.url, tokenId: started.tokenId, tokenSecret: started.tokenSecret });
+      const resources = (await c.doRequest("GET", "/cluster/resources", "", { type: "vm" })) as { vmid: number; node: string; status: string; template: number }[];
+      expect(resources.map((r) => [r.vmid, r.node, r.status, r.template])).toEqual([[8000, "pve07", "stopped", 1], [8001, "pve07", "running", 0]]);
+      c.close();
+    } finally {
+      child.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
