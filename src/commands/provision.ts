@@ -12,6 +12,7 @@ import { readActual } from "../providers/proxmox/read.js";
 import { table } from "../output.js";
 import type { Context } from "../context.js";
 import type { Lab } from "../model/lab.js";
+import { LiveRows } from "../live-rows.js";
 import { println, type App } from "./app.js";
 
 function positive(name: string, value: string): number {
@@ -93,11 +94,12 @@ Examples:
         }
         const changes = plan.counts.create + plan.counts.update + plan.counts.replace + plan.counts.delete;
         const times = new Map<string, { first: number; last: number; step: string }>();
+        const live = new LiveRows(ctx.stderr, started);
         const onStep = (e: StepEvent): void => {
           const t = times.get(e.host) ?? { first: e.at, last: e.at, step: e.step };
           times.set(e.host, { first: t.first, last: e.at, step: e.step });
           if (ctx.options.json) emit({ event: "step", host: e.host, vmid: e.vmid, step: e.step, seconds: (e.at - started) / 1000 });
-          else println(ctx.stderr, s.dim(`  [${((e.at - started) / 1000).toFixed(1).padStart(6)}s] ${e.host.padEnd(24)} ${e.step}`));
+          else live.update(e.host, ctx.stderr.isTTY ? `${e.step} (${((e.at - t.first) / 1000).toFixed(1)} s)` : e.step, e.at);
         };
         const provisioner = new Provisioner(client, lab, { ...DEFAULT_PROVISION, concurrency: positive("concurrency", options.concurrency), clonesPerSource: positive("clones-per-template", options.clonesPerTemplate), start: options.start, agentTimeoutMs: positive("agent-timeout", options.agentTimeout) * 1000 }, onStep);
         const result = await provisioner.apply(plan);
