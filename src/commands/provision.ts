@@ -49,7 +49,7 @@ async function waitForSsh(host: string, port: number, timeoutMs: number): Promis
   }
 }
 
-interface ProvisionOptions {
+export interface ProvisionOptions {
   concurrency: string;
   clonesPerTemplate: string;
   start: boolean;
@@ -79,73 +79,77 @@ Examples:
   $ edgelab provision -i inventories/lab.yml --destroy-on-failure --json > events.jsonl`,
     )
     .action(async (options: ProvisionOptions, cmd: Command) => {
-      const ctx = app.context(cmd);
-      const s = app.style(ctx);
-      const { lab, client, display } = proxmoxLab(ctx);
-      const started = Date.now();
-      try {
-        const plan = planVms(lab, await readActual(client, lab));
-        const emit = (event: Record<string, unknown>): void => println(ctx.stdout, JSON.stringify(event));
-        if (ctx.options.json) emit({ event: "plan", counts: plan.counts });
-        else for (const line of planLines(plan)) println(ctx.stdout, line.startsWith("Plan:") ? s.bold(line) : line);
-        if (plan.counts.conflict > 0) {
-          app.exitCode = EXIT_USAGE;
-          return;
-        }
-        const changes = plan.counts.create + plan.counts.update + plan.counts.replace + plan.counts.delete;
-        const times = new Map<string, { first: number; last: number; step: string }>();
-        const live = new LiveRows(ctx.stderr, started);
-        const onStep = (e: StepEvent): void => {
-          const t = times.get(e.host) ?? { first: e.at, last: e.at, step: e.step };
-          times.set(e.host, { first: t.first, last: e.at, step: e.step });
-          if (ctx.options.json) emit({ event: "step", host: e.host, vmid: e.vmid, step: e.step, seconds: (e.at - started) / 1000 });
-          else live.update(e.host, ctx.stderr.isTTY ? `${e.step} (${((e.at - t.first) / 1000).toFixed(1)} s)` : e.step, e.at);
-        };
-        const provisioner = new Provisioner(client, lab, { ...DEFAULT_PROVISION, concurrency: positive("concurrency", options.concurrency), clonesPerSource: positive("clones-per-template", options.clonesPerTemplate), start: options.start, agentTimeoutMs: positive("agent-timeout", options.agentTimeout) * 1000 }, onStep);
-        const result = await provisioner.apply(plan);
-        const failed = [...result.failed];
-        if (failed.length === 0 && options.start && options.waitSsh) {
-          await Promise.all(
-            lab.hosts.map(async (h) => {
-              if (h.vm === undefined) return;
-              onStep({ host: h.name, vmid: h.vm.vmid, step: "wait for SSH", at: Date.now() });
-              try {
-                await waitForSsh(h.address, h.sshPort, 300_000);
-                onStep({ host: h.name, vmid: h.vm.vmid, step: "SSH answers", at: Date.now() });
-              } catch (err) {
-                failed.push({ host: h.name, vmid: h.vm.vmid, step: "wait for SSH", error: (err as Error).message });
-              }
-            }),
-          );
-        }
-        if (failed.length > 0 && options.destroyOnFailure === true && result.created.length > 0) {
-          for (const vmid of result.created) {
-            const host = lab.hosts.find((h) => h.vm?.vmid === vmid);
-            try {
-              await provisioner.destroyVm(host?.name ?? String(vmid), vmid, host?.vm?.node ?? lab.proxmox?.node ?? "");
-            } catch (err) {
-              failed.push({ host: host?.name ?? String(vmid), vmid, step: "destroy on failure", error: (err as Error).message });
-            }
-          }
-        }
-        const seconds = (Date.now() - started) / 1000;
-        if (ctx.options.json) {
-          emit({ event: "done", seconds, created: result.created, failed, destroyedOnFailure: failed.length > 0 && options.destroyOnFailure === true ? result.created : [] });
-        } else {
-          if (changes === 0 && failed.length === 0) println(ctx.stdout, `Nothing to change: ${plan.counts.unchanged} VMs of ${display} match the inventory.`);
-          println(ctx.stdout, table([["HOST", "LAST STEP", "SECONDS"].map((h) => s.bold(h)), ...[...times].map(([host, t]) => [host, t.step, ((t.last - t.first) / 1000).toFixed(1)])]));
-          if (failed.length > 0) {
-            println(ctx.stderr, s.red(`\n${failed.length} failed:`));
-            for (const f of failed) println(ctx.stderr, `  ${f.host} (vmid ${f.vmid}), step ${f.step}: ${f.error}`);
-            println(ctx.stderr, `Created by this run: ${result.created.join(", ") || "none"}${options.destroyOnFailure === true ? " (destroyed again)" : " (kept; run again to converge, or pass --destroy-on-failure)"}`);
-          }
-          println(ctx.stdout, `${failed.length === 0 ? s.green("✔") : s.red("✖")} ${seconds.toFixed(1)} s`);
-        }
-        if (failed.length > 0) app.exitCode = EXIT_FAILED;
-      } finally {
-        client.close();
-      }
+      await runProvision(app, app.context(cmd), options);
     });
+}
+
+/** The provision stage: plan, apply, report. Shared by `provision` and `up` (provider proxmox). */
+export async function runProvision(app: App, ctx: Context, options: ProvisionOptions): Promise<void> {
+  const s = app.style(ctx);
+  const { lab, client, display } = proxmoxLab(ctx);
+  const started = Date.now();
+  try {
+    const plan = planVms(lab, await readActual(client, lab));
+    const emit = (event: Record<string, unknown>): void => println(ctx.stdout, JSON.stringify(event));
+    if (ctx.options.json) emit({ event: "plan", counts: plan.counts });
+    else for (const line of planLines(plan)) println(ctx.stdout, line.startsWith("Plan:") ? s.bold(line) : line);
+    if (plan.counts.conflict > 0) {
+      app.exitCode = EXIT_USAGE;
+      return;
+    }
+    const changes = plan.counts.create + plan.counts.update + plan.counts.replace + plan.counts.delete;
+    const times = new Map<string, { first: number; last: number; step: string }>();
+    const live = new LiveRows(ctx.stderr, started);
+    const onStep = (e: StepEvent): void => {
+      const t = times.get(e.host) ?? { first: e.at, last: e.at, step: e.step };
+      times.set(e.host, { first: t.first, last: e.at, step: e.step });
+      if (ctx.options.json) emit({ event: "step", host: e.host, vmid: e.vmid, step: e.step, seconds: (e.at - started) / 1000 });
+      else live.update(e.host, ctx.stderr.isTTY ? `${e.step} (${((e.at - t.first) / 1000).toFixed(1)} s)` : e.step, e.at);
+    };
+    const provisioner = new Provisioner(client, lab, { ...DEFAULT_PROVISION, concurrency: positive("concurrency", options.concurrency), clonesPerSource: positive("clones-per-template", options.clonesPerTemplate), start: options.start, agentTimeoutMs: positive("agent-timeout", options.agentTimeout) * 1000 }, onStep);
+    const result = await provisioner.apply(plan);
+    const failed = [...result.failed];
+    if (failed.length === 0 && options.start && options.waitSsh) {
+      await Promise.all(
+        lab.hosts.map(async (h) => {
+          if (h.vm === undefined) return;
+          onStep({ host: h.name, vmid: h.vm.vmid, step: "wait for SSH", at: Date.now() });
+          try {
+            await waitForSsh(h.address, h.sshPort, 300_000);
+            onStep({ host: h.name, vmid: h.vm.vmid, step: "SSH answers", at: Date.now() });
+          } catch (err) {
+            failed.push({ host: h.name, vmid: h.vm.vmid, step: "wait for SSH", error: (err as Error).message });
+          }
+        }),
+      );
+    }
+    if (failed.length > 0 && options.destroyOnFailure === true && result.created.length > 0) {
+      for (const vmid of result.created) {
+        const host = lab.hosts.find((h) => h.vm?.vmid === vmid);
+        try {
+          await provisioner.destroyVm(host?.name ?? String(vmid), vmid, host?.vm?.node ?? lab.proxmox?.node ?? "");
+        } catch (err) {
+          failed.push({ host: host?.name ?? String(vmid), vmid, step: "destroy on failure", error: (err as Error).message });
+        }
+      }
+    }
+    const seconds = (Date.now() - started) / 1000;
+    if (ctx.options.json) {
+      emit({ event: "done", seconds, created: result.created, failed, destroyedOnFailure: failed.length > 0 && options.destroyOnFailure === true ? result.created : [] });
+    } else {
+      if (changes === 0 && failed.length === 0) println(ctx.stdout, `Nothing to change: ${plan.counts.unchanged} VMs of ${display} match the inventory.`);
+      println(ctx.stdout, table([["HOST", "LAST STEP", "SECONDS"].map((h) => s.bold(h)), ...[...times].map(([host, t]) => [host, t.step, ((t.last - t.first) / 1000).toFixed(1)])]));
+      if (failed.length > 0) {
+        println(ctx.stderr, s.red(`\n${failed.length} failed:`));
+        for (const f of failed) println(ctx.stderr, `  ${f.host} (vmid ${f.vmid}), step ${f.step}: ${f.error}`);
+        println(ctx.stderr, `Created by this run: ${result.created.join(", ") || "none"}${options.destroyOnFailure === true ? " (destroyed again)" : " (kept; run again to converge, or pass --destroy-on-failure)"}`);
+      }
+      println(ctx.stdout, `${failed.length === 0 ? s.green("✔") : s.red("✖")} ${seconds.toFixed(1)} s`);
+    }
+    if (failed.length > 0) app.exitCode = EXIT_FAILED;
+  } finally {
+    client.close();
+  }
 }
 
 export function destroyCommand(app: App): Command {

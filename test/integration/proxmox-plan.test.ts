@@ -105,6 +105,14 @@ describe("edgelab provision and destroy against the simulator (CLI)", () => {
     expect(creates).toBe(5);
   }, 60_000);
 
+  it("edgelab up with a proxmox inventory runs provisioning as its first stage", async () => {
+    // --no-wait-ssh: the seed lab's own addresses are never dialed from here.
+    const r = await cli(["up", "-i", LAB, "--no-wait-ssh"], { env: fastEnv });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 5 unchanged.");
+    expect(r.stdout).toMatch(/are provisioned\. The stages after it .* are not part of this version yet\./);
+  }, 60_000);
+
   it("emits JSON events", async () => {
     const r = await cli(["--json", "provision", "-i", LAB, "--no-wait-ssh"], { env: fastEnv });
     const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string });
