@@ -32,7 +32,8 @@ async function cluster(faults: SimFaults = NO_FAULTS, seed = 11) {
       nodes: [{ name: "pve01", storages: [{ id: "ssd02-4T", shared: false, totalGiB: 4000 }] }],
       vms: [{ vmid: 9000, node: "pve01", template: true, config: { name: "debian12", cores: "2", memory: "2048", scsi0: "ssd02-4T:base-9000-disk-0,size=4G", net0: "virtio=BC:24:11:90:00:01,bridge=vmbr0", agent: "1" } }],
     },
-    { seed, durations: scaled, faults: { ...faults }, resourcesLagMs: 20, tokens: [TOKEN], users: [] },
+    // Brand-new tasks answer 400 for their first 15 ms, as on a real node.
+    { seed, durations: scaled, faults: { ...faults }, resourcesLagMs: 20, newTaskUnknownMs: 15, tokens: [TOKEN], users: [] },
   );
   servers.push(await sim.listen(port, HOST));
   const client = new ProxmoxClient({ url: `http://${HOST}:${port}`, tokenId: TOKEN.id, tokenSecret: TOKEN.secret, timeoutMs: 5000, readRetries: 8, backoffMs: 10 });

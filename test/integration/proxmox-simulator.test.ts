@@ -130,6 +130,22 @@ describe("clone, config, resize, power, agent, destroy", () => {
     expect(await task(destroy)).toMatchObject({ exitstatus: "OK" });
     expect((await api.cluster.resources.$get({ type: "vm" })).map((r) => r.vmid)).not.toContain(3001);
   });
+  it("answers 400 for a task too new to be known yet, then its status", async () => {
+    const young = new ProxmoxSimulator(
+      { nodes: [{ name: "pve01", storages: [] }], vms: [{ vmid: 100, node: "pve01", config: { name: "a" } }] },
+      { seed: 1, durations: DEFAULT_DURATIONS, faults: NO_FAULTS, resourcesLagMs: 0, newTaskUnknownMs: 500, tokens: [TOKEN], users: [], now: () => clock },
+    );
+    const s = await young.listen(PORT + 50, HOST);
+    try {
+      const yapi = proxmoxApi({ host: HOST, port: PORT + 50, schema: "http", tokenID: TOKEN.id, tokenSecret: TOKEN.secret });
+      const upid = await yapi.nodes.$("pve01").qemu.$(100).status.start.$post();
+      await expect(yapi.nodes.$("pve01").tasks.$(upid).status.$get()).rejects.toThrow(/400/);
+      advance(500);
+      expect(await yapi.nodes.$("pve01").tasks.$(upid).status.$get()).toMatchObject({ upid });
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  });
   it("answers 400 for an unknown task", async () => {
     await expect(task("UPID:pve01:00000001:00000001:00000001:qmstart:1:x@pam:")).rejects.toThrow(/400/);
   });

@@ -65,6 +65,8 @@ export interface SimOptions {
   readonly faults: SimFaults;
   /** New VMs read `unknown` in cluster/resources for this long. */
   readonly resourcesLagMs: number;
+  /** A task this new answers its status with 400, as a brand-new one briefly does (default 0). */
+  readonly newTaskUnknownMs?: number | undefined;
   readonly tokens: readonly { readonly id: string; readonly secret: string }[];
   readonly users: readonly { readonly username: string; readonly password: string }[];
   /** Injectable clock (ms). */
@@ -94,6 +96,7 @@ interface Task {
   id: string;
   user: string;
   starttime: number;
+  createdAt: number;
   endsAt: number;
   status: "running" | "stopped";
   exitstatus: string | undefined;
@@ -183,6 +186,7 @@ export class ProxmoxSimulator {
       id,
       user,
       starttime,
+      createdAt: now,
       endsAt: now + durationMs,
       status: "running",
       exitstatus: undefined,
@@ -408,7 +412,8 @@ export class ProxmoxSimulator {
       /^\/nodes\/([^/]+)\/tasks\/([^/]+)\/status$/,
       (m) => {
         const task = this.tasks.get(decodeURIComponent(m[2] ?? ""));
-        if (task === undefined || task.node !== m[1]) throw new ApiError(400, "Parameter verification failed.", { upid: "unable to parse worker upid" });
+        const tooNew = task !== undefined && this.now() - task.createdAt < (this.options.newTaskUnknownMs ?? 0) && task.status === "running";
+        if (task === undefined || task.node !== m[1] || tooNew) throw new ApiError(400, "Parameter verification failed.", { upid: "unable to parse worker upid" });
         return { upid: task.upid, node: task.node, type: task.type, id: task.id, user: task.user, starttime: task.starttime, status: task.status, ...(task.exitstatus !== undefined ? { exitstatus: task.exitstatus } : {}) };
       },
     ],
