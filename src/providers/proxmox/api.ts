@@ -1,0 +1,12 @@
+/**
+ * The typed Proxmox VE API of the `proxmox-api` package, on edgelab's transport (ProxmoxClient:
+ * TLS pinning, structured errors, GET retries). The provider calls the cluster only through this.
+ */
+import proxmoxApi, { type Proxmox } from "proxmox-api";
+import type { ProxmoxClient } from "./client.js";
+
+export type PveApi = Proxmox.Api;
+
+export function pveApi(client: ProxmoxClient): PveApi {
+  return proxmoxApi(client);
+}
