@@ -76,24 +76,40 @@ export function decodeSshKeys(encoded: string): string[] {
     .filter((k) => k !== "");
 }
 
-export type ApiParams = Record<string, string | number>;
+/** The parameters of PUT /nodes/{node}/qemu/{vmid}/config that edgelab sets (as the API types them). */
+export interface ApiConfig {
+  name: string;
+  cores: number;
+  /** The API takes memory as a string ("4096"). */
+  memory: string;
+  net0: string;
+  ipconfig0: string;
+  /** "1" or "0" */
+  agent: string;
+  tags: string;
+  description: string;
+  nameserver?: string;
+  searchdomain?: string;
+  ciuser?: string;
+  sshkeys?: string;
+}
 
 /** Config parameters for POST/PUT /nodes/{node}/qemu/{vmid}/config. The disk is resized separately. */
-export function toApiConfig(c: VmConfig, existingNet0?: string): ApiParams {
-  const params: ApiParams = {
+export function toApiConfig(c: VmConfig, existingNet0?: string): ApiConfig {
+  const params: ApiConfig = {
     name: c.name,
     cores: c.cores,
-    memory: c.memory,
+    memory: String(c.memory),
     net0: netParam(c, existingNet0),
     ipconfig0: `ip=${c.ip}${c.gateway === undefined ? "" : `,gw=${c.gateway}`}`,
-    agent: c.agent ? 1 : 0,
+    agent: c.agent ? "1" : "0",
     tags: c.tags.join(";"),
     description: c.description,
   };
-  if (c.nameserver !== undefined) params["nameserver"] = c.nameserver;
-  if (c.searchdomain !== undefined) params["searchdomain"] = c.searchdomain;
-  if (c.ciuser !== undefined) params["ciuser"] = c.ciuser;
-  if (c.sshkeys.length > 0) params["sshkeys"] = encodeSshKeys(c.sshkeys);
+  if (c.nameserver !== undefined) params.nameserver = c.nameserver;
+  if (c.searchdomain !== undefined) params.searchdomain = c.searchdomain;
+  if (c.ciuser !== undefined) params.ciuser = c.ciuser;
+  if (c.sshkeys.length > 0) params.sshkeys = encodeSshKeys(c.sshkeys);
   return params;
 }
 

@@ -5,6 +5,7 @@
  * failure is only accepted if the VM that now exists carries our tag. Every change is read back.
  */
 import type { Lab } from "../../model/lab.js";
+import { pveApi, type PveApi } from "./api.js";
 import { isTransient, ProviderError, type ProxmoxClient } from "./client.js";
 import { toApiConfig, fromApiConfig, type VmConfig } from "./mapper.js";
 import { diffConfig, type Action, type Plan } from "./plan.js";
@@ -59,21 +60,28 @@ class Gate {
 }
 
 export class Provisioner {
+  private readonly api: PveApi;
+
   constructor(
     private readonly client: ProxmoxClient,
     private readonly lab: Lab,
     private readonly options: ProvisionOptions = DEFAULT_PROVISION,
     private readonly onStep: (event: StepEvent) => void = () => undefined,
-  ) {}
+  ) {
+    this.api = pveApi(client);
+  }
 
-  private async call(method: string, path: string, params?: Record<string, unknown>): Promise<unknown> {
+  /**
+   * Repeats an idempotent request (a PUT of the same configuration, a DELETE) on transient
+   * failures. POSTs are never passed here: their callers check what happened before retrying.
+   */
+  private async idempotent<T>(request: () => Promise<T>): Promise<T> {
     let attempt = 0;
     for (;;) {
       try {
-        return await this.client.doRequest(method, path, path, params);
+        return await request();
       } catch (err) {
-        // A GET or PUT is safe to repeat; a POST is repeated only by the callers that check its effect.
-        if (method !== "POST" && transient(err) && attempt < this.options.retries) {
+        if (transient(err) && attempt < this.options.retries) {
           attempt += 1;
           await sleep(this.options.backoffMs * attempt);
           continue;
@@ -83,6 +91,10 @@ export class Provisioner {
     }
   }
 
+  private qemu(node: string, vmid: number) {
+    return this.api.nodes.$(node).qemu.$(vmid);
+  }
+
   /** Polls a task to its end: "OK" and "WARNINGS: n" succeed; anything else is the error. */
   async waitTask(node: string, upid: string): Promise<void> {
     const deadline = Date.now() + this.options.taskTimeoutMs;
@@ -90,7 +102,7 @@ export class Provisioner {
     for (;;) {
       let status: { status?: string; exitstatus?: string } | undefined;
       try {
-        status = (await this.call("GET", `/nodes/${taskNode}/tasks/${encodeURIComponent(upid)}/status`)) as { status?: string; exitstatus?: string };
+        status = await this.api.nodes.$(taskNode).tasks.$(upid).status.$get();
       } catch (err) {
         // A brand-new task may briefly answer 400.
         if (!(err instanceof ProviderError && err.status === 400) || Date.now() > deadline) throw err;
@@ -106,13 +118,13 @@ export class Provisioner {
   }
 
   private async readConfig(node: string, vmid: number): Promise<Record<string, unknown>> {
-    return ((await this.call("GET", `/nodes/${node}/qemu/${vmid}/config`)) ?? {}) as Record<string, unknown>;
+    return this.qemu(node, vmid).config.$get();
   }
 
   private async exists(vmid: number): Promise<{ node: string; tags: string } | undefined> {
-    const resources = ((await this.call("GET", "/cluster/resources", { type: "vm" })) ?? []) as { vmid?: number; node?: string; tags?: string }[];
-    const found = resources.find((r) => r.vmid === vmid);
-    return found?.node === undefined ? undefined : { node: found.node, tags: found.tags ?? "" };
+    const found = (await this.api.cluster.resources.$get({ type: "vm" })).find((r) => r.vmid === vmid);
+    const tags: unknown = found?.tags;
+    return found?.node === undefined ? undefined : { node: found.node, tags: typeof tags === "string" ? tags : "" };
   }
 
   private step(host: string, vmid: number, step: string): void {
@@ -127,10 +139,14 @@ export class Provisioner {
     for (;;) {
       try {
         this.step(host, vmid, "clone");
-        const params: Record<string, unknown> = { newid: vmid, name: desired.name, full: px.clone === "full" ? 1 : 0, description: desired.description };
-        if (px.clone === "full") params["storage"] = storage;
-        if (px.pool !== undefined) params["pool"] = px.pool;
-        const upid = (await this.client.doRequest("POST", `/nodes/${node}/qemu/${px.template}/clone`, "clone", params)) as string;
+        const upid = await this.qemu(node, px.template).clone.$post({
+          newid: vmid,
+          name: desired.name,
+          full: px.clone === "full",
+          description: desired.description,
+          ...(px.clone === "full" ? { storage } : {}),
+          ...(px.pool !== undefined ? { pool: px.pool } : {}),
+        });
         await this.waitTask(node, upid);
         return;
       } catch (err) {
@@ -161,13 +177,16 @@ export class Provisioner {
   private async configure(host: string, vmid: number, node: string, desired: VmConfig): Promise<void> {
     this.step(host, vmid, "configure");
     const current = await this.readConfig(node, vmid);
-    await this.call("PUT", `/nodes/${node}/qemu/${vmid}/config`, toApiConfig(desired, typeof current["net0"] === "string" ? current["net0"] : undefined));
+    const config = toApiConfig(desired, typeof current["net0"] === "string" ? current["net0"] : undefined);
+    await this.idempotent(() => this.qemu(node, vmid).config.$put(config));
     const want = desired.diskGiB;
     const have = fromApiConfig(current).diskGiB;
     if (want !== undefined && (have === undefined || want > have)) {
       this.step(host, vmid, `resize to ${want}G`);
-      const disk = ["scsi0", "virtio0", "sata0"].find((d) => typeof current[d] === "string") ?? "scsi0";
-      const upid = (await this.call("PUT", `/nodes/${node}/qemu/${vmid}/resize`, { disk, size: `${want}G` })) as string;
+      const bootDisks = ["scsi0", "virtio0", "sata0"] as const;
+      const disk = bootDisks.find((d) => typeof current[d] === "string") ?? "scsi0";
+      // An absolute size: repeating it is harmless (a relative "+NG" would grow twice).
+      const upid = await this.idempotent(() => this.qemu(node, vmid).resize.$put({ disk, size: `${want}G` }));
       await this.waitTask(node, upid);
     }
     // Read back: what the cluster holds must be what we asked for.
@@ -177,10 +196,10 @@ export class Provisioner {
   }
 
   private async startAndWait(host: string, vmid: number, node: string, desired: VmConfig): Promise<void> {
-    const status = (await this.call("GET", `/nodes/${node}/qemu/${vmid}/status/current`)) as { status?: string };
+    const status = await this.qemu(node, vmid).status.current.$get();
     if (status.status !== "running") {
       this.step(host, vmid, "start");
-      const upid = (await this.client.doRequest("POST", `/nodes/${node}/qemu/${vmid}/status/start`, "start", {})) as string;
+      const upid = await this.qemu(node, vmid).status.start.$post();
       await this.waitTask(node, upid);
     }
     this.step(host, vmid, "wait for guest agent");
@@ -188,7 +207,7 @@ export class Provisioner {
     const deadline = Date.now() + this.options.agentTimeoutMs;
     for (;;) {
       try {
-        const answer = (await this.client.doRequest("GET", `/nodes/${node}/qemu/${vmid}/agent/network-get-interfaces`, "agent", {})) as { result?: { "ip-addresses"?: { "ip-address"?: string }[] }[] };
+        const answer = (await this.qemu(node, vmid).agent["network-get-interfaces"].$get()) as { result?: { "ip-addresses"?: { "ip-address"?: string }[] }[] };
         if ((answer.result ?? []).some((i) => (i["ip-addresses"] ?? []).some((a) => a["ip-address"] === ip))) return;
       } catch (err) {
         // "not running yet", "VM is not running", QMP timeouts: not yet. Anything else is real.
@@ -201,18 +220,18 @@ export class Provisioner {
   }
 
   async destroyVm(name: string, vmid: number, node: string): Promise<void> {
-    const status = (await this.call("GET", `/nodes/${node}/qemu/${vmid}/status/current`)) as { status?: string };
+    const status = await this.qemu(node, vmid).status.current.$get();
     if (status.status === "running") {
       this.step(name, vmid, "shutdown");
       try {
-        await this.waitTask(node, (await this.client.doRequest("POST", `/nodes/${node}/qemu/${vmid}/status/shutdown`, "shutdown", { timeout: 60 })) as string);
+        await this.waitTask(node, await this.qemu(node, vmid).status.shutdown.$post({ timeout: 60 }));
       } catch {
         this.step(name, vmid, "stop");
-        await this.waitTask(node, (await this.client.doRequest("POST", `/nodes/${node}/qemu/${vmid}/status/stop`, "stop", {})) as string);
+        await this.waitTask(node, await this.qemu(node, vmid).status.stop.$post());
       }
     }
     this.step(name, vmid, "destroy");
-    await this.waitTask(node, (await this.call("DELETE", `/nodes/${node}/qemu/${vmid}`, { purge: 1, "destroy-unreferenced-disks": 1 })) as string);
+    await this.waitTask(node, await this.idempotent(() => this.qemu(node, vmid).$delete({ purge: true, "destroy-unreferenced-disks": true })));
   }
 
   async apply(plan: Plan): Promise<ProvisionResult> {

@@ -33,12 +33,12 @@ describe("desired VM config", () => {
   it("is sent in the API's terms", () => {
     if (desired === undefined) throw new Error("no desired VM");
     const params = toApiConfig(desired);
-    expect(params).toMatchObject({ net0: "virtio,bridge=vmbr0,tag=222", ipconfig0: "ip=172.16.222.41/24,gw=172.16.222.1", agent: 1, tags: "edgelab;edgelab-seed-lab", ciuser: "ansibleuser", cores: 4, memory: 4096 });
-    expect(params["sshkeys"]).toBe(encodeSshKeys(KEYS));
+    expect(params).toMatchObject({ net0: "virtio,bridge=vmbr0,tag=222", ipconfig0: "ip=172.16.222.41/24,gw=172.16.222.1", agent: "1", tags: "edgelab;edgelab-seed-lab", ciuser: "ansibleuser", cores: 4, memory: "4096" });
+    expect(params.sshkeys).toBe(encodeSshKeys(KEYS));
   });
   it("keeps the MAC Proxmox generated when the NIC is reconfigured", () => {
     if (desired === undefined) throw new Error("no desired VM");
-    expect(toApiConfig(desired, "virtio=bc:24:11:2a:3b:4c,bridge=vmbr1,tag=9")["net0"]).toBe("virtio=BC:24:11:2A:3B:4C,bridge=vmbr0,tag=222");
+    expect(toApiConfig(desired, "virtio=bc:24:11:2a:3b:4c,bridge=vmbr1,tag=9").net0).toBe("virtio=BC:24:11:2A:3B:4C,bridge=vmbr0,tag=222");
   });
   it("reads back to the same terms from what Proxmox stores", () => {
     if (desired === undefined) throw new Error("no desired VM");
