@@ -21,6 +21,8 @@ interface SimCliOptions {
   http5xxRate: string;
   proxy596Rate: string;
   authDelay: string;
+  slowTaskRate: string;
+  slowTaskFactor: string;
 }
 
 export const DEFAULT_SIM_STATE: SimStateSpec = {
@@ -48,6 +50,8 @@ export function proxmoxSimCommand(app: App): Command {
     .option("--http-5xx-rate <r>", "share of requests answered 500", "0")
     .option("--proxy-596-rate <r>", "share of requests answered 596", "0")
     .option("--auth-delay <ms>", "delay before a 401, like the real server", "3000")
+    .option("--slow-task-rate <r>", "share of tasks that run slow", "0")
+    .option("--slow-task-factor <x>", "how many times longer a slow task takes", "10")
     .addHelpText(
       "after",
       `
@@ -70,7 +74,7 @@ Examples:
       const sim = new ProxmoxSimulator(state, {
         seed: Number(options.seed),
         durations,
-        faults: { ...NO_FAULTS, lockTimeoutRate: rate("lock-timeout-rate", options.lockTimeoutRate), taskFailureRate: rate("task-failure-rate", options.taskFailureRate), http5xxRate: rate("http-5xx-rate", options.http5xxRate), proxy596Rate: rate("proxy-596-rate", options.proxy596Rate), authDelayMs: Number(options.authDelay) },
+        faults: { ...NO_FAULTS, lockTimeoutRate: rate("lock-timeout-rate", options.lockTimeoutRate), taskFailureRate: rate("task-failure-rate", options.taskFailureRate), http5xxRate: rate("http-5xx-rate", options.http5xxRate), proxy596Rate: rate("proxy-596-rate", options.proxy596Rate), authDelayMs: Number(options.authDelay), slowTaskRate: rate("slow-task-rate", options.slowTaskRate), slowTaskFactor: Math.max(1, Number(options.slowTaskFactor)) },
         resourcesLagMs: Math.round(2000 * scale),
         tokens: [token],
         users: [],

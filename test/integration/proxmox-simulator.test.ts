@@ -152,6 +152,20 @@ describe("clone, config, resize, power, agent, destroy", () => {
 });
 
 describe("fault injection", () => {
+  it("runs a share of tasks slow", async () => {
+    sim.faults.slowTaskRate = 1;
+    sim.faults.slowTaskFactor = 3;
+    try {
+      const upid = await node.qemu.$(9000).config.$post({ description: "slow" });
+      advance(DEFAULT_DURATIONS.config * 2);
+      expect(await task(upid)).toMatchObject({ status: "running" });
+      advance(DEFAULT_DURATIONS.config);
+      expect(await task(upid)).toMatchObject({ status: "stopped", exitstatus: "OK" });
+      expect(sim.injected.slowTasks).toBeGreaterThan(0);
+    } finally {
+      sim.faults.slowTaskRate = 0;
+    }
+  });
   it("injects 596s at the configured rate, repeatably from the seed", async () => {
     const res = await fetch(`http://${HOST}:${PORT}/api2/json/_sim/faults`, { method: "POST", headers: { Authorization: `PVEAPIToken=${TOKEN.id}=${TOKEN.secret}` }, body: new URLSearchParams({ proxy596Rate: "1" }) });
     expect(res.status).toBe(200);

@@ -57,6 +57,9 @@ export interface SimFaults {
   proxy596Rate: number;
   /** Delay before a 401, as the real server does (~3 s). */
   authDelayMs: number;
+  /** Share of tasks that take slowTaskFactor times their usual duration. */
+  slowTaskRate: number;
+  slowTaskFactor: number;
 }
 
 export interface SimOptions {
@@ -74,7 +77,7 @@ export interface SimOptions {
 }
 
 export const DEFAULT_DURATIONS: SimDurations = { clone: 8000, config: 500, start: 2000, stop: 1000, shutdown: 3000, destroy: 1000, resize: 500, bootToAgent: 10_000 };
-export const NO_FAULTS: SimFaults = { lockTimeoutRate: 0, taskFailureRate: 0, http5xxRate: 0, proxy596Rate: 0, authDelayMs: 0 };
+export const NO_FAULTS: SimFaults = { lockTimeoutRate: 0, taskFailureRate: 0, http5xxRate: 0, proxy596Rate: 0, authDelayMs: 0, slowTaskRate: 0, slowTaskFactor: 10 };
 
 interface Vm {
   vmid: number;
@@ -140,7 +143,7 @@ export class ProxmoxSimulator {
   /** Every API call as "METHOD path", for tests (e.g. counting clone POSTs). */
   readonly calls: string[] = [];
   /** How many faults were injected, by kind. */
-  readonly injected = { lockTimeouts: 0, taskFailures: 0, http5xx: 0, proxy596: 0 };
+  readonly injected = { lockTimeouts: 0, taskFailures: 0, http5xx: 0, proxy596: 0, slowTasks: 0 };
 
   constructor(
     state: SimStateSpec,
@@ -177,8 +180,11 @@ export class ProxmoxSimulator {
     this.pid += 1;
     const starttime = Math.floor(now / 1000);
     const upid = `UPID:${node}:${hex8(this.pid)}:${hex8(this.pid * 7)}:${hex8(starttime)}:${type}:${id}:${user}:`;
-    // A configured share of tasks fail (decided now so that a seed replays the same run).
+    // A configured share of tasks fail, or run slow (decided now so that a seed replays the same run).
     const fail = this.random() < this.faults.taskFailureRate;
+    const slow = this.random() < this.faults.slowTaskRate;
+    if (slow) this.injected.slowTasks += 1;
+    const duration = slow ? durationMs * this.faults.slowTaskFactor : durationMs;
     this.tasks.set(upid, {
       upid,
       node,
@@ -187,7 +193,7 @@ export class ProxmoxSimulator {
       user,
       starttime,
       createdAt: now,
-      endsAt: now + durationMs,
+      endsAt: now + duration,
       status: "running",
       exitstatus: undefined,
       complete: () => {
