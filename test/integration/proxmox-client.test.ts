@@ -94,12 +94,13 @@ describe("edgelab proxmox-sim --http --state", () => {
     writeFileSync(join(dir, "state.yml"), "nodes:\n  - {name: pve07, storages: [{id: nvme, shared: true, totalGiB: 100}]}\nvms:\n  - {vmid: 8000, node: pve07, template: true, config: {name: tpl, scsi0: 'nvme:base-8000-disk-0,size=2G'}}\n  - {vmid: 8001, node: pve07, status: running, config: {name: db, tags: other}}\n");
     const child = spawn(process.execPath, [join(ROOT, "bin", "edgelab.cjs"), "--json", "proxmox-sim", "--http", "--host", "127.0.237.21", "--port", "18794", "--state", join(dir, "state.yml")], { stdio: ["ignore", "pipe", "inherit"] });
     try {
-      const started = await new Promise<{ url: string; tokenId: string; tokenSecret: string; fingerprint?: string; vms: number[] }>((resolve, reject) => {
+      type Started = { url: string; tokenId: string; tokenSecret: string; fingerprint?: string; vms: number[] };
+      const started = await new Promise<Started>((resolve, reject) => {
         let out = "";
         child.stdout?.on("data", (c: Buffer) => {
           out += c.toString("utf8");
           const line = out.split("\n")[0];
-          if (out.includes("\n") && line !== undefined) resolve(JSON.parse(line) as never);
+          if (out.includes("\n") && line !== undefined) resolve(JSON.parse(line) as Started);
         });
         child.once("exit", (code) => reject(new Error(`exited ${String(code)}`)));
       });
