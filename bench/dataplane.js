@@ -13,24 +13,17 @@
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, readdirSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { stringify } from "yaml";
+import { BENCH_DIR, median, option, writeResult } from "./lib.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..");
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const RUNS = opt("--runs", 3);
-const SECONDS = opt("--seconds", 8);
-const VIEWER_SECONDS = opt("--viewer-seconds", 30);
+const root = join(BENCH_DIR, "..");
+const RUNS = option("--runs", 3);
+const SECONDS = option("--seconds", 8);
+const VIEWER_SECONDS = option("--viewer-seconds", 30);
 const VIEWERS = 200;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const log = (line) => process.stderr.write(`${line}\n`);
 
 const dir = mkdtempSync(join(tmpdir(), "edgelab-bench-"));
@@ -330,6 +323,5 @@ try {
   }
   rmSync(dir, { recursive: true, force: true });
 }
-mkdirSync(join(here, "results"), { recursive: true });
-writeFileSync(join(here, "results", "dataplane.json"), `${JSON.stringify(results, null, 2)}\n`);
+writeResult("dataplane", results);
 console.log(JSON.stringify(results, null, 2));

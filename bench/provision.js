@@ -9,12 +9,10 @@
 //   npm run build && node bench/provision.js [--scale 0.05] [--runs 2]
 //
 // Writes bench/results/provision.json. Traffic: the simulator on 127.0.239.1 only.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parse } from "yaml";
 import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { parse } from "yaml";
 import { validateInventoryText } from "../dist/inventory/validate.js";
 import { buildLab } from "../dist/model/lab.js";
 import { ProxmoxClient } from "../dist/providers/proxmox/client.js";
@@ -23,20 +21,15 @@ import { DEFAULT_PROVISION, Provisioner } from "../dist/providers/proxmox/provis
 import { readActual } from "../dist/providers/proxmox/read.js";
 import { DEFAULT_DURATIONS, NO_FAULTS, ProxmoxSimulator } from "../dist/providers/proxmox/simulator.js";
 import { stringify } from "yaml";
+import { BENCH_DIR, median, option, writeResult } from "./lib.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const SCALE = opt("--scale", 0.05);
-const RUNS = opt("--runs", 2);
+const SCALE = option("--scale", 0.05);
+const RUNS = option("--runs", 2);
 const VMS = 30;
 const TOKEN = { id: "edgelab@pve!bench", secret: "2b3c4d5e-6f70-4182-93a4-b5c6d7e8f901" };
 
 // The seed lab plus workers up to 30 VMs.
-const data = parse(readFileSync(join(here, "..", "inventories", "lab.yml"), "utf8"));
+const data = parse(readFileSync(join(BENCH_DIR, "..", "inventories", "lab.yml"), "utf8"));
 const workers = data.all.children.k3s_cluster.children.node.hosts;
 for (let i = 0; workers && Object.keys(workers).length + 3 < VMS; i++) workers[`edge-${i}`] = { ansible_host: `172.16.222.${100 + i}`, vmid: 3100 + i, data_vlan: 222, label: "west-worker" };
 const result = validateInventoryText(stringify(data), "bench.yml");
@@ -74,7 +67,6 @@ for (let i = 0; i < RUNS; i++) {
   serial.push(await run(1));
   process.stderr.write(`run ${i + 1}: edgelab ${edgelab.at(-1).toFixed(2)} s, one at a time ${serial.at(-1).toFixed(2)} s (ideal ${idealSeconds.toFixed(2)} s)\n`);
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const res = {
   benchmark: "provision",
   date: new Date().toISOString(),
@@ -92,6 +84,5 @@ const res = {
   speedupOverOneAtATime: Number((median(serial) / median(edgelab)).toFixed(2)),
   target: "<= 1.15 x ideal",
 };
-mkdirSync(join(here, "results"), { recursive: true });
-writeFileSync(join(here, "results", "provision.json"), `${JSON.stringify(res, null, 2)}\n`);
+writeResult("provision", res);
 console.log(JSON.stringify(res, null, 2));

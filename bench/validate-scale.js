@@ -6,18 +6,14 @@
 //
 // Writes bench/results/validate-scale.json and prints a summary.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync, rmSync, mkdtempSync } from "node:fs";
+import { readFileSync, writeFileSync, rmSync, mkdtempSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
-import { join, dirname } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateInventory } from "./gen-inventory.js";
+import { median, option, writeResult } from "./lib.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 
 if (args[0] === "--child-parse") {
   // The floor, for the ratio: the YAML library alone parsing the same file (YAML 1.1, to data).
@@ -42,8 +38,8 @@ if (args[0] === "--child-parse") {
   const peakKb = process.resourceUsage().maxRSS;
   process.stdout.write(JSON.stringify({ ms, peakRssMb: peakKb / 1024, baselineRssMb: baseline / 1e6 / 1.048576, hosts: lab.hosts.length, issues: result.issues.length }));
 } else {
-  const edges = Number(opt("--edges", "10000"));
-  const runs = Number(opt("--runs", "5"));
+  const edges = option("--edges", 10000);
+  const runs = option("--runs", 5);
   const dir = mkdtempSync(join(tmpdir(), "edgelab-bench-"));
   const file = join(dir, "inventory.yml");
   const text = generateInventory(edges);
@@ -58,7 +54,6 @@ if (args[0] === "--child-parse") {
     process.stderr.write(`run ${i + 1}/${runs}: edgelab ${samples.at(-1).ms.toFixed(0)} ms / ${samples.at(-1).peakRssMb.toFixed(0)} MB; YAML parse alone ${floor.at(-1).ms.toFixed(0)} ms / ${floor.at(-1).peakRssMb.toFixed(0)} MB\n`);
   }
   rmSync(dir, { recursive: true, force: true });
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const result = {
     benchmark: "validate-scale",
     date: new Date().toISOString(),
@@ -78,7 +73,6 @@ if (args[0] === "--child-parse") {
   };
   result.ratioToYamlParse = { time: Number((result.medianMs / result.yamlParseOnly.medianMs).toFixed(2)), peakRss: Number((result.medianPeakRssMb / result.yamlParseOnly.medianPeakRssMb).toFixed(2)) };
   result.pass = result.medianMs < result.targets.ms && result.maxPeakRssMb < result.targets.peakRssMb;
-  mkdirSync(join(here, "results"), { recursive: true });
-  writeFileSync(join(here, "results", "validate-scale.json"), `${JSON.stringify(result, null, 2)}\n`);
+  writeResult("validate-scale", result);
   console.log(`validate + model, ${result.hosts} hosts (${(result.inventoryBytes / 1024).toFixed(0)} KiB YAML), ${runs} runs: median ${result.medianMs} ms, peak RSS median ${result.medianPeakRssMb} MB (max ${result.maxPeakRssMb} MB, Node baseline ${result.nodeBaselineRssMb} MB) — ${result.pass ? "within" : "OVER"} target (< ${result.targets.ms} ms, < ${result.targets.peakRssMb} MB); ${result.ratioToYamlParse.time}× the time and ${result.ratioToYamlParse.peakRss}× the peak memory of parsing the YAML alone (${result.yamlParseOnly.medianMs} ms, ${result.yamlParseOnly.medianPeakRssMb} MB)`);
 }

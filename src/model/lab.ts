@@ -64,6 +64,14 @@ export interface StreamModel {
   readonly source: { readonly type: "testsrc" } | { readonly type: "url"; readonly url: string };
 }
 
+/**
+ * Streams from an RTMP URL are pulled by the media server itself (nginx-rtmp `pull ... static`);
+ * every other source is published with the stream's key (a test pattern, or ffmpeg pulling a URL).
+ */
+export function pulledByMediaServer(stream: Pick<StreamModel, "source">): boolean {
+  return stream.source.type === "url" && /^rtmps?:\/\//.test(stream.source.url);
+}
+
 export interface RenditionModel {
   readonly name: string;
   readonly width: number;

@@ -3,7 +3,7 @@
  * front (stream-key router's nginx) and the edge caches. Pure: model + plane + paths in, text out.
  */
 import type { DataPlane, EdgeNode, MediaServerNode } from "../model/dataplane.js";
-import type { Lab } from "../model/lab.js";
+import { pulledByMediaServer, type Lab } from "../model/lab.js";
 import type { Artifact } from "./artifact.js";
 import type { TemplateEnvironment } from "./environment.js";
 
@@ -63,7 +63,7 @@ export function renderMediaServerConf(lab: Lab, plane: DataPlane, server: MediaS
   const pulls = plane.streams
     .filter((p) => p.server === server.name)
     .map((p) => ({ placement: p, stream: lab.streams.find((s) => s.name === p.name) }))
-    .flatMap(({ placement, stream }) => (stream?.source.type === "url" && /^rtmps?:\/\//.test(stream.source.url) ? [{ name: placement.name, url: stream.source.url }] : []));
+    .flatMap(({ placement, stream }) => (stream !== undefined && stream.source.type === "url" && pulledByMediaServer(stream) ? [{ name: placement.name, url: stream.source.url }] : []));
   return env.render("nginx/media-server.conf.njk", {
     ...common(lab, plane, paths),
     server,

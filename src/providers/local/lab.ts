@@ -10,7 +10,7 @@ import { EdgelabError } from "../../errors.js";
 import { hashKey, verifyKey, type KeyHash } from "../../media/keys.js";
 import type { RouterConfig } from "../../media/routing.js";
 import { localDataPlane, type DataPlane } from "../../model/dataplane.js";
-import type { Lab } from "../../model/lab.js";
+import { pulledByMediaServer, type Lab } from "../../model/lab.js";
 import { PACKAGE_ROOT, TEMPLATES_DIR } from "../../paths.js";
 import { writeFileAtomic } from "../../pipeline/artifacts.js";
 import { resolveSecret } from "../../pipeline/secrets.js";
@@ -133,7 +133,7 @@ export function planLocalLab(ctx: LocalLabContext): { plan: LocalPlan; plane: Da
   const plane = localDataPlane(ctx.lab);
   const keys = new Map<string, string>();
   for (const stream of ctx.lab.streams) {
-    if (stream.source.type === "url" && /^rtmps?:\/\//.test(stream.source.url)) continue;
+    if (pulledByMediaServer(stream)) continue;
     keys.set(stream.name, resolveSecret(stream.key, `stream-${stream.name}`, { env: ctx.env, baseDir: dirname(ctx.inventoryPath), secretsDir: layout.secrets }));
   }
   const plan = buildLocalPlan({

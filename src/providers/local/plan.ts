@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { KeyHash } from "../../media/keys.js";
 import type { RouterConfig } from "../../media/routing.js";
 import type { DataPlane, Endpoint } from "../../model/dataplane.js";
-import type { Lab } from "../../model/lab.js";
+import { pulledByMediaServer, type Lab } from "../../model/lab.js";
 import type { TemplateEnvironment } from "../../render/environment.js";
 import { edgeMirrorPath, nginxDirectories, renderEdgeConf, renderMediaServerConf, renderOriginConf } from "../../render/nginx.js";
 import type { LocalLayout } from "./layout.js";
@@ -151,8 +151,7 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
     servers: plane.mediaServers.map((m) => m.name),
     streams: lab.streams.map((s) => {
       const placement = plane.streams.find((p) => p.name === s.name);
-      const pulledNatively = s.source.type === "url" && /^rtmps?:\/\//.test(s.source.url);
-      return pulledNatively ? { name: s.name, staticServer: placement?.server } : { name: s.name, key: inputs.keyHashes.get(s.name) };
+      return pulledByMediaServer(s) ? { name: s.name, staticServer: placement?.server } : { name: s.name, key: inputs.keyHashes.get(s.name) };
     }),
     abrSuffixes: lab.media.abr.map((r) => r.name),
     cacheMs: 1000,
@@ -200,7 +199,7 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
     const stream = lab.streams.find((s) => s.name === placement.name);
     const server = plane.mediaServers.find((m) => m.name === placement.server);
     if (stream === undefined || server === undefined) continue;
-    if (stream.source.type === "url" && /^rtmps?:\/\//.test(stream.source.url)) continue; // the media server pulls it
+    if (pulledByMediaServer(stream)) continue;
     const key = inputs.keys.get(stream.name) ?? "";
     const url = `rtmp://${server.rtmp.host}:${server.rtmp.port}/live/${stream.name}?key=${encodeURIComponent(key)}`;
     const argv = stream.source.type === "url" ? pullSourceArgs(binaries.ffmpeg, stream.source.url, url) : testSourceArgs(binaries.ffmpeg, lab, url);

@@ -187,7 +187,7 @@ export function interpret(method: string, path: string, res: RawResponse): unkno
   const reason = res.reason || (parsed.message ?? "").trim() || `HTTP ${res.status}`;
   const errors = parsed.errors;
   const details = errors === undefined ? "" : `: ${Object.entries(errors).map(([k, v]) => `${k}: ${v.trim()}`).join("; ")}`;
-  return Promise.reject(new ProviderError(`${resource} failed: ${res.status} ${reason}${details}`, res.status, reason, resource, errors, hintFor(res.status, reason)));
+  throw new ProviderError(`${resource} failed: ${res.status} ${reason}${details}`, res.status, reason, resource, errors, hintFor(res.status, reason));
 }
 
 export function hintFor(status: number, reason: string): string | undefined {

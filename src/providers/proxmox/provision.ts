@@ -37,7 +37,6 @@ export interface ProvisionResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const transient = isTransient;
 
 /** A small semaphore keyed by name (clones per source template). */
 class Gate {
@@ -81,7 +80,7 @@ export class Provisioner {
       try {
         return await request();
       } catch (err) {
-        if (transient(err) && attempt < this.options.retries) {
+        if (isTransient(err) && attempt < this.options.retries) {
           attempt += 1;
           await sleep(this.options.backoffMs * attempt);
           continue;
@@ -165,7 +164,7 @@ export class Provisioner {
           }
           throw err;
         }
-        const retriable = transient(err) || /got timeout|can't lock/.test(message);
+        const retriable = isTransient(err) || /got timeout|can't lock/.test(message);
         if (!retriable || attempt >= this.options.retries) throw err;
         attempt += 1;
         this.step(host, vmid, `clone retry ${attempt} (${message.slice(0, 80)})`);
@@ -212,7 +211,7 @@ export class Provisioner {
       } catch (err) {
         // "not running yet", "VM is not running", QMP timeouts: not yet. Anything else is real.
         const message = err instanceof Error ? err.message : String(err);
-        if (!/guest agent is not running|is not running|got timeout|No QEMU guest agent/.test(message) && !transient(err)) throw err;
+        if (!/guest agent is not running|is not running|got timeout|No QEMU guest agent/.test(message) && !isTransient(err)) throw err;
       }
       if (Date.now() > deadline) throw new ProviderError(`VM ${vmid} (${host}): the guest agent did not report ${ip} within ${Math.round(this.options.agentTimeoutMs / 1000)} s`, undefined, "agent timeout", `/nodes/${node}/qemu/${vmid}/agent`, undefined, "Check that the template has qemu-guest-agent installed and enabled, and that cloud-init applies ipconfig0.");
       await sleep(this.options.pollMs);
