@@ -11,12 +11,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
 edgelab_setup
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
-step "lint (eslint, typescript-eslint strict)"
-npm run --silent lint
-step "typecheck (tsc --noEmit)"
-npm run --silent typecheck
-step "build"
-npm run --silent build
-step "tests (vitest)"
-exec npx vitest run "$@"
+# Each phase prints its duration, so a slow CI run says where the time went.
+
+phase() {
+  local name=$1; shift
+  printf '\n\033[1m== %s\033[0m\n' "$name" >&2
+  local t0=$SECONDS rc=0
+  "$@" || rc=$?
+  printf '\033[1m== %s: %ss%s\033[0m\n' "$name" "$((SECONDS - t0))" "$([ "$rc" -eq 0 ] || echo " (failed, exit $rc)")" >&2
+  return "$rc"
+}
+printf '\033[1m== setup: %ss\033[0m\n' "$SECONDS" >&2
+phase "lint (eslint, typescript-eslint strict)" npm run --silent lint
+phase "typecheck (tsc --noEmit)" npm run --silent typecheck
+phase "build" npm run --silent build
+phase "tests (vitest)" npx vitest run "$@"
+printf '\033[1m== total: %ss\033[0m\n' "$SECONDS" >&2
