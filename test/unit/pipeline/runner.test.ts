@@ -11,7 +11,7 @@ import type { PipelineEvent, Reporter } from "../../../src/pipeline/events.js";
 import { Journal } from "../../../src/pipeline/journal.js";
 import { acquireLock } from "../../../src/pipeline/lock.js";
 import { EXIT_INTERRUPTED, runPipeline, type Interrupts, type PipelineBase, type RunRequest } from "../../../src/pipeline/runner.js";
-import type { PipelineContext, Stage, StageName, StageOutcome, StageRun } from "../../../src/pipeline/stage.js";
+import type { Stage, StageName, StageOutcome, StageRun } from "../../../src/pipeline/stage.js";
 import type { Lab } from "../../../src/model/lab.js";
 import type { Context } from "../../../src/context.js";
 
