@@ -3,14 +3,12 @@
  * its inputs did not change since it last succeeded, resumed where a failed run stopped.
  */
 import { Command, Option } from "commander";
-import { dirname, join } from "node:path";
 import { UsageError } from "../errors.js";
-import { issueLine } from "./issues-report.js";
-import { style, table } from "../output.js";
+import { style, table, type Style } from "../output.js";
+import { loadPipeline } from "../pipeline/context.js";
 import { JsonReporter, LineReporter, TtyReporter, type Reporter } from "../pipeline/events.js";
-import { loadLab, readInventory } from "../pipeline/inventory-file.js";
-import { processInterrupts, runPipeline, type RunRequest, type Selection } from "../pipeline/runner.js";
-import { isStageName, STAGE_ORDER, type PipelineOptions, type StageName } from "../pipeline/stage.js";
+import { processInterrupts, runPipeline, type PipelineBase, type RunRequest, type Selection } from "../pipeline/runner.js";
+import { isStageName, STAGE_ORDER, type StageName } from "../pipeline/stage.js";
 import { allStages } from "../pipeline/stages/index.js";
 import { streamUrls } from "../pipeline/stages/local.js";
 import type { StreamUrls } from "../providers/local/plan.js";
@@ -48,19 +46,10 @@ export function reporterFor(ctx: Context): Reporter {
   return new LineReporter(ctx.stdout, ctx.stderr, s);
 }
 
-/** Loads the lab and runs the pipeline for `up`/`destroy`; returns the exit code. */
-export async function runStages(app: App, ctx: Context, request: RunRequest, options: PipelineOptions): Promise<{ exitCode: number; urls: readonly StreamUrls[] }> {
-  const { lab, location, validation } = loadLab(ctx);
+/** Runs the pipeline for `up`/`destroy`/`rebuild`; returns the exit code and the stream URLs. */
+export async function runStages(app: App, base: PipelineBase, request: RunRequest): Promise<{ exitCode: number; urls: readonly StreamUrls[] }> {
+  const ctx = base.ctx;
   const s = app.style(ctx);
-  const base = {
-    ctx,
-    location,
-    lab,
-    inventoryText: readInventory(ctx, location),
-    warnings: validation.issues.filter((i) => i.severity === "warning").map((i) => issueLine(i, style(false))),
-    stateDir: join(dirname(location.path), ".edgelab"),
-    options,
-  };
   const interrupts = processInterrupts((signal) => {
     if (!ctx.options.json) println(ctx.stderr, s.yellow(`\n${signal}: stopping the running stage (its children are stopped; the journal stays consistent)...`));
   });
@@ -70,6 +59,13 @@ export async function runStages(app: App, ctx: Context, request: RunRequest, opt
   } finally {
     interrupts.dispose();
   }
+}
+
+export function printUrls(ctx: Context, s: Style, urls: readonly StreamUrls[]): void {
+  if (urls.length === 0) return;
+  println(ctx.stdout, "");
+  println(ctx.stdout, table([["STREAM", "EDGE", "HLS", "DASH", "PLAYER"].map((h) => s.bold(h)), ...urls.map((u) => [u.stream, u.edge, u.hls, u.dash ?? "-", u.player])]));
+  println(ctx.stdout, `\nNext: edgelab status · edgelab smoke · edgelab down`);
 }
 
 export function upCommand(app: App): Command {
@@ -112,12 +108,9 @@ Examples:
       const timeoutSeconds = Number(options.timeout);
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
       const selection = parseSelection(options);
-      const { exitCode, urls } = await runStages(app, ctx, { command: "up", selection, dryRun: options.dryRun === true, force: options.force === true }, { timeoutSeconds, waitSsh: options.waitSsh });
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh });
+      const { exitCode, urls } = await runStages(app, base, { command: "up", selection, dryRun: options.dryRun === true, force: options.force === true });
       app.exitCode = exitCode;
-      if (exitCode === 0 && urls.length > 0 && !ctx.options.json) {
-        println(ctx.stdout, "");
-        println(ctx.stdout, table([["STREAM", "EDGE", "HLS", "DASH", "PLAYER"].map((h) => s.bold(h)), ...urls.map((u) => [u.stream, u.edge, u.hls, u.dash ?? "-", u.player])]));
-        println(ctx.stdout, `\nNext: edgelab status · edgelab smoke · edgelab down`);
-      }
+      if (exitCode === 0 && options.dryRun !== true && !ctx.options.json) printUrls(ctx, s, urls);
     });
 }

@@ -87,6 +87,16 @@ export class Journal {
     return this.data.stages[name];
   }
 
+  /** The outputs each stage recorded when it last succeeded. */
+  outputs(): Map<StageName, Readonly<Record<string, string>>> {
+    const out = new Map<StageName, Readonly<Record<string, string>>>();
+    for (const name of STAGE_ORDER) {
+      const entry = this.data.stages[name];
+      if (entry?.result === "ok") out.set(name, entry.outputs);
+    }
+    return out;
+  }
+
   /** The latest change time of each stage that has one. */
   lastChanged(): Map<StageName, string> {
     const out = new Map<StageName, string>();

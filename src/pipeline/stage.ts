@@ -122,4 +122,6 @@ export interface Stage {
   apply(run: StageRun): Promise<StageOutcome>;
   /** Undo what this stage created for this inventory (`edgelab destroy`), touching nothing else. */
   destroy?(run: StageRun): Promise<StageOutcome>;
+  /** What destroy would remove (shown before asking for confirmation); empty when nothing. */
+  destroyPlan?(p: PipelineContext): Promise<StagePlan>;
 }

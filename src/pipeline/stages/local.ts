@@ -63,6 +63,11 @@ export const localStage: Stage = {
       outputs: { urls: JSON.stringify(result.urls) },
     };
   },
+  destroyPlan: async (p) => {
+    const status = await localStatus(p.location.path);
+    const alive = status.processes.filter((x) => x.alive).length;
+    return { changes: status.running || alive > 0 ? [`stop the local lab's ${alive} processes (logs and generated secrets are kept)`] : [] };
+  },
   destroy: async (run) => {
     const result = await localDown(run.p.location.path, (message) => run.step({ message }));
     return { changes: result.stopped.length, summary: result.wasRunning ? `stopped ${result.stopped.length} processes` : "was not running" };
