@@ -42,7 +42,8 @@ export function parseSelection(flags: PipelineFlags): Selection {
 export function reporterFor(ctx: Context): Reporter {
   const s = style(ctx.options.color);
   if (ctx.options.json) return new JsonReporter(ctx.stdout);
-  if (ctx.stderr.isTTY && process.stderr.isTTY) return new TtyReporter(ctx.stdout, style(true), process.stderr);
+  // The task tree needs a terminal that says how wide it is.
+  if (ctx.stderr.isTTY && process.stderr.isTTY && (process.stderr.columns ?? 0) > 0) return new TtyReporter(ctx.stdout, s, process.stderr);
   return new LineReporter(ctx.stdout, ctx.stderr, s);
 }
 
