@@ -26,7 +26,7 @@ export type PipelineEvent =
   | { readonly event: "warning"; readonly stage: StageName; readonly message: string }
   | { readonly event: "skipped-step"; readonly stage: StageName; readonly what: string; readonly reason: string }
   | { readonly event: "plan"; readonly stage: StageName; readonly changes: readonly string[] }
-  | { readonly event: "stage-end"; readonly stage: StageName; readonly status: "ok" | "failed" | "interrupted"; readonly changes: number; readonly summary: string; readonly seconds: number; readonly error?: string; readonly hint?: string; readonly log?: string }
+  | { readonly event: "stage-end"; readonly stage: StageName; readonly status: "ok" | "failed" | "interrupted"; readonly changes: number; readonly summary: string; readonly seconds: number; readonly error?: string; readonly hint?: string; readonly log?: string; readonly details?: Readonly<Record<string, unknown>> }
   | { readonly event: "summary"; readonly run: string; readonly status: "ok" | "failed" | "interrupted"; readonly seconds: number; readonly stages: readonly StageSummary[]; readonly message?: string };
 
 export interface Reporter {
@@ -61,6 +61,13 @@ function statusCell(s: Style, status: StageStatus): string {
     default:
       return s.dim(status);
   }
+}
+
+/** What went wrong and what to do, as cli.ts prints errors (stderr). */
+function outcomeMessage(s: Style, status: "ok" | "failed" | "interrupted", message: string): string {
+  const [first = "", ...rest] = message.split("\n");
+  const label = status === "interrupted" ? s.yellow("interrupted:") : s.red("error:");
+  return [`edgelab: ${label} ${first}`, ...rest.map((l) => (l.startsWith("  hint:") || l.startsWith("  full log:") ? s.dim(l) : l))].join("\n");
 }
 
 /** The summary table both human reporters end with (stdout). */
@@ -111,7 +118,7 @@ export class LineReporter implements Reporter {
         return;
       case "summary":
         this.stdout.write(`\n${summaryTable(s, e.stages)}\n`);
-        if (e.message !== undefined) this.stdout.write(`\n${e.message}\n`);
+        if (e.message !== undefined) this.stderr.write(`\n${outcomeMessage(s, e.status, e.message)}\n`);
         return;
     }
   }
@@ -212,7 +219,7 @@ export class TtyReporter implements Reporter {
     const e = this.summary;
     if (e?.event === "summary") {
       this.stdout.write(`\n${summaryTable(this.s, e.stages)}\n`);
-      if (e.message !== undefined) this.stdout.write(`\n${e.message}\n`);
+      if (e.message !== undefined) this.stream.write(`\n${outcomeMessage(this.s, e.status, e.message)}\n`);
     }
   }
 }

@@ -289,7 +289,7 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
       journal.endStage(name, failed ? "failed" : "ok", new Date().toISOString(), { changes: outcome.changes, summary: outcome.summary, ...(outcome.outputs !== undefined ? { outputs: outcome.outputs } : {}), ...(outcome.created !== undefined ? { created: outcome.created } : {}), ...(failed ? { error: outcome.failure } : {}) });
       outputs.set(name, outcome.outputs ?? {});
     } else if (!failed) journal.forget(name);
-    emit({ event: "stage-end", stage: name, status: failed ? "failed" : "ok", changes: outcome.changes, summary: outcome.summary, seconds, ...(failed ? { error: outcome.failure } : {}) });
+    emit({ event: "stage-end", stage: name, status: failed ? "failed" : "ok", changes: outcome.changes, summary: outcome.summary, seconds, ...(failed ? { error: outcome.failure } : {}), ...(outcome.details !== undefined ? { details: outcome.details } : {}) });
     summaries.push({ stage: name, status: failed ? "failed" : "ok", changes: outcome.changes, seconds, summary: outcome.summary });
     if (failed) {
       status = "failed";

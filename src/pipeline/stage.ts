@@ -95,6 +95,8 @@ export interface StageOutcome {
   /** What this run created (VMs, processes), for the journal and `destroy`. */
   readonly created?: readonly string[];
   readonly skipped?: readonly SkippedStep[];
+  /** Structured facts for `--json` consumers (e.g. the local lab's stream URLs), in stage-end. */
+  readonly details?: Readonly<Record<string, unknown>>;
   /** A failed check that is not an exception (smoke): the stage ends failed with this message. */
   readonly failure?: string;
 }

@@ -61,6 +61,7 @@ export const localStage: Stage = {
       changes: result.changed === "unchanged" ? 0 : 1,
       summary: result.changed === "started" ? `started ${processes} processes` : result.changed === "reloaded" ? "reloaded with the new configuration" : `${processes} processes running`,
       outputs: { urls: JSON.stringify(result.urls) },
+      details: { changed: result.changed, streams: result.urls },
     };
   },
   destroyPlan: async (p) => {
