@@ -4,7 +4,7 @@
  * exactly the stages that consume it, a run killed mid-stage or stopped with Ctrl-C resumes at
  * that stage, and two ups on one lab at once are refused.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
@@ -154,4 +154,30 @@ describe("edgelab up: the stage pipeline on a local lab", () => {
     expect(err).toContain(`(pid ${first.child.pid ?? -1}`);
     expect(await first.done).toBe(0);
   }, 90_000);
+
+  it("destroy shows what it would stop, refuses without --yes off a terminal, then stops the lab and clears the journal", async () => {
+    const dry = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "destroy", "--dry-run"], { cwd: lab.dir, encoding: "utf8" });
+    expect(dry.status).toBe(0);
+    expect(dry.stdout).toMatch(/- local: stop the local lab's \d+ processes/);
+    const refused = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "destroy"], { cwd: lab.dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/refusing to destroy without confirmation/);
+    expect(lab.state().status).not.toBe("stopped");
+    const done = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "--json", "destroy", "--yes"], { cwd: lab.dir, encoding: "utf8" });
+    expect(done.status, done.stderr).toBe(0);
+    expect(lab.state().processes.every((p) => p.pid === undefined)).toBe(true);
+    expect(journal(lab).stages).toEqual({});
+  }, 90_000);
+
+  it("rebuild --yes brings the lab back with every stage run", async () => {
+    const rebuilt = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "--json", "rebuild", "--yes"], { cwd: lab.dir, encoding: "utf8" });
+    expect(rebuilt.status, rebuilt.stderr).toBe(0);
+    const lines = rebuilt.stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Event);
+    const runs = lines.filter((e) => e.event === "run-start").length;
+    const upRun = lines.findIndex((e) => e.event === "summary");
+    expect(runs).toBe(2);
+    const started = lines.slice(upRun + 1).filter((e) => e.event === "stage-start").map((e) => e.stage);
+    expect(started).toEqual(["validate", "render", "local", "smoke"]);
+    expect(Object.values(journal(lab).stages).map((st) => st.result)).toEqual(["ok", "ok", "ok", "ok"]);
+  }, 120_000);
 });
