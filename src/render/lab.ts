@@ -15,9 +15,14 @@ function redact(ref: SecretRef | undefined): unknown {
 }
 
 export function labJson(lab: Lab): string {
+  const vip = lab.k3s.vip;
+  const registry = lab.images.registry;
+  const tsig = lab.dns?.tsig;
   const view = {
     ...lab,
-    k3s: { ...lab.k3s, token: redact(lab.k3s.token) },
+    k3s: { ...lab.k3s, token: redact(lab.k3s.token), vip: vip === undefined ? undefined : { ...vip, vrrp: { ...vip.vrrp, password: redact(vip.vrrp.password) } } },
+    images: { ...lab.images, registry: registry === undefined ? undefined : { ...registry, password: redact(registry.password) } },
+    dns: lab.dns === undefined ? undefined : { ...lab.dns, tsig: tsig === undefined ? undefined : { ...tsig, secret: redact(tsig.secret) } },
     proxmox: lab.proxmox === undefined ? undefined : { ...lab.proxmox, tokenSecret: redact(lab.proxmox.tokenSecret) },
     streams: lab.streams.map((s) => ({ ...s, key: redact(s.key) })),
   };
