@@ -267,6 +267,14 @@ export const K3sSettings = z
     cluster_dns: Ipv4.optional().describe("Address of the cluster DNS Service (cluster-dns); must lie in service_cidr. Default: the 10th address of service_cidr (10.43.0.10 with the default)."),
     cluster_domain: DnsName.default("cluster.local").describe("Cluster DNS domain (cluster-domain)."),
     secrets_encryption: z.boolean().default(true).describe("Encrypt Secrets at rest in etcd (secrets-encryption)."),
+    server_config: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
+      .default({})
+      .describe("Further K3s config keys for every server (e.g. kube-apiserver-arg), merged into the rendered config.yaml. Each must be a real K3s server key of the right type; keys edgelab sets itself are refused, except tls-san, node-label and disable, whose items are added."),
+    agent_config: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
+      .default({})
+      .describe("Further K3s config keys for every agent (e.g. kubelet-arg), checked and merged the same way."),
     allow_even_servers: z
       .boolean()
       .default(false)

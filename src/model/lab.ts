@@ -200,6 +200,9 @@ export interface Lab {
     readonly clusterDns: string;
     readonly clusterDomain: string;
     readonly secretsEncryption: boolean;
+    /** Further config keys from the inventory (checked against K3s' keys by validation). */
+    readonly serverConfig: Readonly<Record<string, string | number | boolean | readonly string[]>>;
+    readonly agentConfig: Readonly<Record<string, string | number | boolean | readonly string[]>>;
   };
   readonly cilium: {
     readonly version: string;
@@ -403,6 +406,8 @@ export function buildLab(facts: InventoryFacts): Lab {
       clusterDns: k3s.cluster_dns ?? tenthAddress(k3s.service_cidr),
       clusterDomain: k3s.cluster_domain,
       secretsEncryption: k3s.secrets_encryption,
+      serverConfig: k3s.server_config,
+      agentConfig: k3s.agent_config,
     },
     cilium: {
       version: cilium.version,

@@ -390,3 +390,45 @@ describe("air-gap source", () => {
     expect(errors(check(data)).map((i) => i.message)[0]).toMatch(/^must be an image archive K3s imports/);
   });
 });
+
+describe("extra K3s config keys", () => {
+  it("accepts real keys of the right role and type", () => {
+    const data = labData();
+    at(data, K3S)["server_config"] = { "kube-apiserver-arg": ["audit-log-maxage=7"], "etcd-snapshot-retention": 10, "tls-san": ["k8s.example.com"] };
+    at(data, K3S)["agent_config"] = { "kubelet-arg": ["max-pods=150"], "disable-apiserver-lb": false };
+    expect(check(data).issues).toEqual([]);
+  });
+  it("rejects a typo with a suggestion, at the key", () => {
+    const data = labData();
+    at(data, K3S)["agent_config"] = { "kubelet-args": ["max-pods=150"] };
+    const issue = issueAt(data, /kubelet-args/);
+    expect(issue?.message).toBe("'kubelet-args' is not a K3s agent config key");
+    expect(issue?.hint).toBe("Did you mean 'kubelet-arg'?");
+    expect(issue?.atKey).toBe(true);
+  });
+  it("rejects a server-only key for agents and an agent-only key for servers", () => {
+    const data = labData();
+    at(data, K3S)["agent_config"] = { "kube-apiserver-arg": ["x=y"] };
+    at(data, K3S)["server_config"] = { "disable-apiserver-lb": true };
+    expect(matching(check(data), /refuses to start/, "error")).toEqual([
+      "all.vars.k3s.agent_config.kube-apiserver-arg: 'kube-apiserver-arg' is a K3s server key; a K3s agent refuses to start with it",
+      "all.vars.k3s.server_config.disable-apiserver-lb: 'disable-apiserver-lb' is a K3s agent key; a K3s server refuses to start with it",
+    ]);
+  });
+  it("rejects a value of the wrong type and an unknown component to disable", () => {
+    const data = labData();
+    at(data, K3S)["server_config"] = { "tls-san": "k8s.example.com", disable: ["traefik", "treafik"], "etcd-s3-timeout": "five minutes" };
+    expect(matching(check(data), /K3s/, "error")).toEqual([
+      "all.vars.k3s.server_config.tls-san: K3s key 'tls-san' takes a list of strings",
+      "all.vars.k3s.server_config.disable: K3s cannot disable 'treafik'",
+      "all.vars.k3s.server_config.etcd-s3-timeout: K3s key 'etcd-s3-timeout' takes a duration such as 5m",
+    ]);
+  });
+  it("refuses keys edgelab sets itself, naming the inventory field to use", () => {
+    const data = labData();
+    at(data, K3S)["server_config"] = { "cluster-cidr": ["10.50.0.0/16"], token: "abc" };
+    const result = check(data);
+    expect(result.issues.find((i) => /'cluster-cidr' is set by edgelab/.test(i.message))?.hint).toBe("Set k3s.cluster_cidr instead.");
+    expect(matching(result, /'token' is set by edgelab/, "error")).toHaveLength(1);
+  });
+});
