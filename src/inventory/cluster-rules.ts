@@ -10,7 +10,7 @@ import { isRecord } from "./flatten.js";
 import { error, warning, type Issue, type PathSegment } from "./issue.js";
 import type { BgpSessionOut, SecretRef } from "./schema.js";
 import { compareVersions, MIN_CILIUM } from "./versions.js";
-import { checkK3sKey } from "./k3s-keys.js";
+import { checkK3sKey, K3S_MANAGED_KEYS } from "./k3s-keys.js";
 
 type Rule = (facts: InventoryFacts) => Issue[];
 
@@ -432,32 +432,6 @@ export const airgap: Rule = (facts) => {
 };
 
 /* ------------------------------------------------------------------ extra K3s config */
-
-/** Keys edgelab writes itself, and where the inventory sets them instead. */
-export const K3S_MANAGED_KEYS: Readonly<Record<string, string>> = {
-  token: "k3s.token",
-  "token-file": "k3s.token",
-  "agent-token": "k3s.token",
-  "agent-token-file": "k3s.token",
-  server: "k3s.api_vip (the endpoint joining nodes use)",
-  "cluster-init": "the order of the servers (the first one initialises the cluster)",
-  "node-name": "the host's inventory name",
-  "node-ip": "the host's ansible_host",
-  "cluster-cidr": "k3s.cluster_cidr",
-  "service-cidr": "k3s.service_cidr",
-  "cluster-dns": "k3s.cluster_dns",
-  "cluster-domain": "k3s.cluster_domain",
-  "secrets-encryption": "k3s.secrets_encryption",
-  "flannel-backend": "nothing: Cilium is the CNI, so flannel stays off",
-  "disable-network-policy": "nothing: Cilium enforces network policy",
-  "disable-kube-proxy": "nothing: Cilium replaces kube-proxy",
-  "write-kubeconfig-mode": "nothing: the kubeconfig stays readable by root only (0600)",
-  "data-dir": "nothing: edgelab's roles use K3s' default data directory",
-  config: "nothing: the rendered file is the config",
-};
-
-/** Keys whose items are added to edgelab's own. */
-export const K3S_MERGED_KEYS: readonly string[] = ["tls-san", "node-label", "disable"];
 
 export const k3sExtraConfig: Rule = (facts) => {
   const issues: Issue[] = [];

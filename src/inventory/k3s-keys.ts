@@ -70,6 +70,32 @@ export const K3S_MUST_MATCH: readonly string[] = [
 /** Components `disable` accepts. */
 export const K3S_DISABLE_ITEMS: readonly string[] = ["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"];
 
+/** Keys edgelab writes itself, and where the inventory sets them instead. */
+export const K3S_MANAGED_KEYS: Readonly<Record<string, string>> = {
+  token: "k3s.token",
+  "token-file": "k3s.token",
+  "agent-token": "k3s.token",
+  "agent-token-file": "k3s.token",
+  server: "k3s.api_vip (the endpoint joining nodes use)",
+  "cluster-init": "the order of the servers (the first one initialises the cluster)",
+  "node-name": "the host's inventory name",
+  "node-ip": "the host's ansible_host",
+  "cluster-cidr": "k3s.cluster_cidr",
+  "service-cidr": "k3s.service_cidr",
+  "cluster-dns": "k3s.cluster_dns",
+  "cluster-domain": "k3s.cluster_domain",
+  "secrets-encryption": "k3s.secrets_encryption",
+  "flannel-backend": "nothing: Cilium is the CNI, so flannel stays off",
+  "disable-network-policy": "nothing: Cilium enforces network policy",
+  "disable-kube-proxy": "nothing: Cilium replaces kube-proxy",
+  "write-kubeconfig-mode": "nothing: the kubeconfig stays readable by root only (0600)",
+  "data-dir": "nothing: edgelab's roles use K3s' default data directory",
+  config: "nothing: the rendered file is the config",
+};
+
+/** Keys whose items are added to edgelab's own. */
+export const K3S_MERGED_KEYS: readonly string[] = ["tls-san", "node-label", "disable"];
+
 export type K3sRole = "server" | "agent";
 
 export interface K3sKeyProblem {

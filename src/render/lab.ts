@@ -6,6 +6,8 @@ import type { SecretRef } from "../inventory/schema.js";
 import type { Lab } from "../model/lab.js";
 import type { Artifact } from "./artifact.js";
 import type { TemplateEnvironment } from "./environment.js";
+import { ciliumApiVersion } from "../inventory/versions.js";
+import { peerRouters } from "./frr.js";
 
 /** Secret references are kept (they say where a secret lives); vault ciphertext is not copied. */
 function redact(ref: SecretRef | undefined): unknown {
@@ -30,7 +32,14 @@ export function labJson(lab: Lab): string {
 }
 
 export function labSummary(lab: Lab, env: TemplateEnvironment): string {
-  return env.render("lab/summary.txt.njk", { lab });
+  const bgp = lab.cilium.bgp;
+  const routers = peerRouters(lab).map((r) => r.name);
+  return env.render("lab/summary.txt.njk", {
+    lab,
+    routers,
+    width: Math.max(22, ...routers.map((r) => `routers/${r}.frr.conf`.length)),
+    bgpResources: bgp === undefined ? undefined : bgp.api === "bgpv2" ? `BGPv2 (${ciliumApiVersion(lab.cilium.version)})` : "CiliumBGPPeeringPolicy (cilium.io/v2alpha1)",
+  });
 }
 
 export function renderLab(lab: Lab, env: TemplateEnvironment): Artifact[] {
