@@ -18,6 +18,7 @@ EDGELAB_APT_PACKAGES=(
   ansible ansible-lint
   openssh-client openssh-server iproute2
   ca-certificates chromium wrk
+  frr
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
@@ -49,7 +50,7 @@ setup_apt() {
     return
   fi
   log "Debian packages: installing ${missing[*]}"
-  # Package installs must not start system-wide daemons (nginx on :80, redis on :6379):
+  # Package installs must not start system-wide daemons (nginx on :80, redis on :6379, FRR):
   # edgelab starts its own instances on loopback. A temporary policy-rc.d says so to
   # invoke-rc.d; an existing policy file is left alone.
   local policy=/usr/sbin/policy-rc.d placed_policy=0

@@ -39,3 +39,17 @@ export class InventoryError extends EdgelabError {
     this.issues = issues;
   }
 }
+
+/**
+ * A rendered file would not be accepted by the program that reads it (an unknown K3s key, a
+ * value the Cilium chart does not take, servers that disagree). Nothing is written.
+ */
+export class RenderError extends EdgelabError {
+  override readonly name = "RenderError";
+  /** The artifact the problem is in, e.g. k3s/lab-k3s01/config.yaml. */
+  readonly file: string;
+  constructor(file: string, message: string, hint?: string) {
+    super(`${file}: ${message}`, { hint, exitCode: EXIT_FAILED });
+    this.file = file;
+  }
+}

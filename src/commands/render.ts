@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { plural, table } from "../output.js";
 import { planArtifacts, writeArtifacts } from "../pipeline/artifacts.js";
 import { loadLab } from "../pipeline/inventory-file.js";
-import { FAMILIES, renderAll, type Family } from "../render/index.js";
+import { FAMILIES, familiesFor, renderAll, type Family } from "../render/index.js";
 import { UsageError } from "../errors.js";
 import { localLayout } from "../providers/local/layout.js";
 import { println, type App } from "./app.js";
@@ -27,13 +27,20 @@ export function renderCommand(app: App): Command {
     .addHelpText(
       "after",
       `
-Families: lab (lab.json, summary.txt), nginx (media servers, origin front, edges; with the
-local lab's paths under .edgelab/local/). Files are written atomically; files holding secrets
-get mode 0600. Re-running with the same inventory changes nothing. Files in the directory that
+The provider picks the layout (docs/cluster.md explains every file):
+  local:   lab (lab.json, summary.txt), nginx (media servers, origin front, edges; with the
+           local lab's paths under .edgelab/local/)
+  proxmox: lab, k3s (k3s/<host>/config.yaml), cilium (cilium/helmchart.yaml, cilium/bgp.yaml),
+           routers (routers/<router>.frr.conf), ansible (ansible/vars.yml)
+Every file is checked against what its program accepts (K3s keys per role, values that must
+match on all servers, Cilium's value paths, the Cilium release's resources) before anything is
+written. Files are written atomically; files holding secrets get mode 0600 (no cluster file
+holds one). Re-running with the same inventory changes nothing. Files in the directory that
 edgelab did not render are left alone.
 
 Examples:
   $ edgelab render -i inventories/lab.yml -o out/
+  $ edgelab render -i inventories/lab.yml --only k3s,cilium
   $ edgelab render --dry-run --json`,
     )
     .action((options: { output?: string; only?: string; dryRun?: boolean }, cmd: Command) => {
@@ -41,6 +48,14 @@ Examples:
       const s = app.style(ctx);
       const families = parseFamilies(options.only);
       const { lab, location, validation } = loadLab(ctx);
+      const layout = familiesFor(lab.provider);
+      const foreign = (families ?? []).filter((f) => !layout.includes(f));
+      if (foreign.length > 0) {
+        throw new UsageError(
+          `${foreign.map((f) => `'${f}'`).join(", ")} ${foreign.length === 1 ? "is not a family" : "are not families"} of a ${lab.provider} lab`,
+          `A ${lab.provider} lab renders: ${layout.join(", ")}.${lab.provider === "proxmox" && foreign.includes("nginx") ? " The cluster's nginx files come with the deploy stage." : ""}`,
+        );
+      }
       const outDir = options.output !== undefined ? resolve(ctx.cwd, options.output) : join(dirname(location.path), ".edgelab", "artifacts");
       const artifacts = renderAll(lab, { paths: localLayout(dirname(location.path)).nginx, only: families });
       const results = options.dryRun === true ? planArtifacts(outDir, artifacts) : writeArtifacts(outDir, artifacts);

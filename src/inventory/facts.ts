@@ -20,6 +20,10 @@ import {
   MediaSettings,
   EdgeSettings,
   LocalSettings,
+  AirgapSettings,
+  ImagesSettings,
+  type AirgapSettingsOut,
+  type ImagesSettingsOut,
   type MediaSettingsOut,
   type EdgeSettingsOut,
   type LocalSettingsOut,
@@ -110,6 +114,8 @@ export interface InventoryFacts {
   readonly media: Section<MediaSettingsOut> | undefined;
   readonly edge: Section<EdgeSettingsOut> | undefined;
   readonly local: Section<LocalSettingsOut> | undefined;
+  readonly airgap: Section<AirgapSettingsOut> | undefined;
+  readonly images: Section<ImagesSettingsOut> | undefined;
   /** Streams that parse, with their index in the file (defaults to one test stream "live"). */
   readonly streams: readonly Indexed<StreamSettingsOut>[];
   readonly streamsWritten: boolean;
@@ -230,6 +236,8 @@ export function collectFacts(data: unknown): InventoryFacts {
     media: section(MediaSettings, allVars, "media", true),
     edge: section(EdgeSettings, allVars, "edge", true),
     local: section(LocalSettings, allVars, "local", true),
+    airgap: section(AirgapSettings, allVars, "airgap", false),
+    images: section(ImagesSettings, allVars, "images", true),
     streams,
     streamsWritten,
     vlans,

@@ -116,6 +116,7 @@ export function inventoryReference(schema: Json): string {
     "",
     ...table(schema, hostSchema(schema), ""),
     "",
+    ...nestedTables(schema, hostSchema(schema), "", 0),
     "Other variables (any `ansible_*` variable, your own) are passed through to Ansible; a name close to a known",
     "field (`vmidd`, `ansible_username`) is reported as a warning with a suggestion.",
     "",
@@ -131,26 +132,43 @@ export function inventoryReference(schema: Json): string {
     const objectNode = child(schema, allVars, key);
     if (isJson(objectNode["properties"])) {
       out.push(...table(schema, objectNode, `${key}.`), "");
-      for (const [sub, subValue] of Object.entries(objectNode["properties"])) {
-        if (!isJson(subValue) || isSecret(schema, subValue)) continue;
-        const nested = objectOption(schema, subValue);
-        if (isJson(nested["properties"])) {
-          out.push(`#### \`${key}.${sub}\``, "", ...table(schema, nested, `${key}.${sub}.`), "");
-          for (const [leaf, leafValue] of Object.entries(nested["properties"])) {
-            const items = isJson(leafValue) ? itemObject(schema, leafValue) : undefined;
-            if (items !== undefined) out.push(`Each item of \`${key}.${sub}.${leaf}\`${objectOption(schema, leafValue as Json)["type"] === "object" ? " (per label)" : ""}:`, "", ...table(schema, items, ""), "");
-          }
-        } else {
-          const items = itemObject(schema, subValue);
-          if (items !== undefined) out.push(`#### \`${key}.${sub}[]\``, "", ...table(schema, items, ""), "");
-        }
-      }
+      out.push(...nestedTables(schema, objectNode, `${key}.`, 0));
     } else if (isJson(node["items"])) {
       const item = resolveRef(schema, node["items"]);
       out.push(`Each item of \`${key}\`:`, "", ...table(schema, item, ""), "");
+      out.push(...nestedTables(schema, item, `${key}[].`, 0));
     }
   }
   return `${out.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`;
+}
+
+/**
+ * Tables for what lies below a table's rows: nested objects (`#### a.b`), and the items of
+ * lists or the values of per-label mappings ("Each item of ...").
+ */
+function nestedTables(root: Json, node: Json, prefix: string, depth: number): string[] {
+  if (depth > 4) return [];
+  const out: string[] = [];
+  const props = isJson(node["properties"]) ? node["properties"] : {};
+  for (const [key, value] of Object.entries(props)) {
+    if (!isJson(value) || isSecret(root, value)) continue;
+    const full = `${prefix}${key}`;
+    const options = resolveRef(root, value)["anyOf"];
+    if (Array.isArray(options) && options.filter(isJson).filter((o) => resolveRef(root, o)["type"] === "object").length > 1) continue; // alternatives: described in prose
+    const nested = objectOption(root, value);
+    if (isJson(nested["properties"])) {
+      out.push(`#### \`${full}\``, "", ...table(root, nested, `${full}.`), "", ...nestedTables(root, nested, `${full}.`, depth + 1));
+      continue;
+    }
+    const items = itemObject(root, value);
+    if (items === undefined) continue;
+    const perLabel = nested["type"] === "object";
+    const listPerLabel = perLabel && isJson(nested["additionalProperties"]) && objectOption(root, nested["additionalProperties"])["type"] === "array";
+    const intro = listPerLabel ? `Each item of \`${full}.<label>\`:` : perLabel ? `Each value of \`${full}\` (per label):` : `Each item of \`${full}\`:`;
+    out.push(intro, "", ...table(root, items, ""), "");
+    out.push(...nestedTables(root, items, `${full}${listPerLabel ? ".<label>[]" : perLabel ? ".<label>" : "[]"}.`, depth + 1));
+  }
+  return out;
 }
 
 /** For `X | null` unions, the object branch; otherwise the node itself. */

@@ -7,7 +7,9 @@ import { closest } from "../util/suggest.js";
 import { AGENT_GROUP, CLUSTER_GROUP, hostLabel, SERVER_GROUP, type HostFacts, type InventoryFacts } from "./facts.js";
 import { isRecord } from "./flatten.js";
 import { error, formatPath, warning, type Issue, type PathSegment } from "./issue.js";
-import { HOST_FIELD_NAMES, LAB_SETTING_NAMES } from "./schema.js";
+import { CLUSTER_RULES } from "./cluster-rules.js";
+import { AllVars, HOST_FIELD_NAMES, LAB_SETTING_NAMES, SecretRef } from "./schema.js";
+import { z } from "zod";
 
 export type Rule = (facts: InventoryFacts) => Issue[];
 
@@ -360,13 +362,36 @@ function inlineSecret(value: unknown): boolean {
   return typeof value === "string" && value.length > 0 && !JINJA_REF.test(value);
 }
 
+/** Calls `visit` with the value and path of every secret field the schema declares in `value`. */
+function secretPlaces(schema: z.ZodType, value: unknown, path: readonly PathSegment[], visit: (value: unknown, path: readonly PathSegment[]) => void, depth = 0): void {
+  if (depth > 12 || value === undefined || value === null) return;
+  let inner = schema;
+  for (let i = 0; i < 8; i++) {
+    if (inner instanceof z.ZodOptional || inner instanceof z.ZodNullable || inner instanceof z.ZodDefault) inner = inner.unwrap() as z.ZodType;
+    else break;
+  }
+  if (inner instanceof z.ZodUnion && (inner.options as readonly z.ZodType[]).includes(SecretRef.options[0])) {
+    visit(value, path);
+  } else if (inner instanceof z.ZodObject && isRecord(value)) {
+    const shape = inner.shape as Record<string, z.ZodType>;
+    for (const [key, child] of Object.entries(shape)) if (key in value) secretPlaces(child, value[key], [...path, key], visit, depth + 1);
+  } else if (inner instanceof z.ZodRecord && isRecord(value)) {
+    for (const [key, child] of Object.entries(value)) secretPlaces(inner.valueType as z.ZodType, child, [...path, key], visit, depth + 1);
+  } else if (inner instanceof z.ZodArray && Array.isArray(value)) {
+    for (const [i, child] of value.entries()) secretPlaces(inner.element as z.ZodType, child, [...path, i], visit, depth + 1);
+  } else if (inner instanceof z.ZodUnion) {
+    for (const option of inner.options as readonly z.ZodType[]) secretPlaces(option, value, path, visit, depth + 1);
+  }
+}
+
 /** A suggested environment variable name for a secret at this path (K3S_TOKEN, PROXMOX_TOKEN_SECRET...). */
 export function secretEnvName(path: readonly PathSegment[]): string {
   const strings = path.filter((p): p is string => typeof p === "string");
   const name = strings[strings.length - 1] ?? "secret";
-  const parent = strings[strings.length - 2];
   if (strings.includes("streams")) return "EDGELAB_STREAM_KEY";
-  const parts = parent !== undefined && (LAB_SETTING_NAMES as readonly string[]).includes(parent) ? [parent, name] : [name];
+  const section = strings[2];
+  // A lab setting: its section and the keys below it (K3S_TOKEN, DNS_TSIG_SECRET, ...).
+  const parts = strings[0] === "all" && strings[1] === "vars" && section !== undefined && (LAB_SETTING_NAMES as readonly string[]).includes(section) && strings.length > 3 ? strings.slice(2) : [name];
   return parts.join("_").replace(/[^A-Za-z0-9]+/g, "_").toUpperCase();
 }
 
@@ -380,16 +405,10 @@ export const inlineSecrets: Rule = (facts) => {
   const check = (value: unknown, path: readonly PathSegment[]): void => {
     if (inlineSecret(value)) issues.push(error(path, "secret written inline", inlineHint(path)));
   };
-  const vars = facts.allVars;
-  const proxmox = vars["proxmox"];
-  if (isRecord(proxmox)) check(proxmox["token_secret"], ["all", "vars", "proxmox", "token_secret"]);
-  const k3s = vars["k3s"];
-  if (isRecord(k3s)) check(k3s["token"], ["all", "vars", "k3s", "token"]);
-  const streams = vars["streams"];
-  if (Array.isArray(streams)) {
-    for (const [i, stream] of streams.entries()) {
-      if (isRecord(stream)) check(stream["key"], ["all", "vars", "streams", i, "key"]);
-    }
+  // Every place the lab settings' schema declares a secret (tokens, keys, passwords).
+  for (const section of LAB_SETTING_NAMES) {
+    const schema = (AllVars.shape as Record<string, z.ZodType>)[section];
+    if (schema !== undefined) secretPlaces(schema, facts.allVars[section], ["all", "vars", section], check);
   }
   // Host-level secrets (ansible_password...) and anything else named like a secret, anywhere a
   // variable can be set. Checked per place written, so each is reported once.
@@ -503,26 +522,6 @@ export const streamNames: Rule = (facts) => {
   return issues;
 };
 
-export const apiVip: Rule = (facts) => {
-  const issues: Issue[] = [];
-  const vip = facts.k3s?.value.api_vip;
-  if (vip === undefined || facts.k3s === undefined) return issues;
-  const address = parseIpv4(vip);
-  if (address === undefined) return issues;
-  const vlans = new Map(facts.vlans.map((v) => [v.value.id, v.value]));
-  const serverVlans = new Set(facts.hosts.filter((h) => h.role === "server").map((h) => h.fields.data_vlan?.value).filter((v): v is number => v !== undefined));
-  if (serverVlans.size === 0) return issues;
-  const inside = [...serverVlans].some((id) => {
-    const vlan = vlans.get(id);
-    const subnet = vlan ? parseCidr(vlan.subnet) : undefined;
-    return subnet?.ok === true && cidrContains(subnet.cidr, address);
-  });
-  if (!inside) {
-    issues.push(warning([...facts.k3s.path, "api_vip"], `api_vip ${vip} is not in the servers' subnet`, `A layer-2 VIP (kube-vip ARP mode) must sit in the servers' subnet (${[...serverVlans].map((id) => vlans.get(id)?.subnet ?? `VLAN ${id}`).join(", ")}).`));
-  }
-  return issues;
-};
-
 /* ------------------------------------------------------------------ media */
 
 export const packaging: Rule = (facts) => {
@@ -591,8 +590,8 @@ export const RULES: readonly Rule[] = [
   providerRequirements,
   unknownVariables,
   streamNames,
-  apiVip,
   packaging,
   localPorts,
+  ...CLUSTER_RULES,
 ];
 

@@ -90,6 +90,45 @@ const VlanId = z.int().min(1).max(4094);
 /** 32-bit ASN (RFC 6793); reserved values are checked by the validator with a clearer message. */
 const Asn = z.int().min(1).max(4294967295);
 
+const AbsolutePath = z.string().regex(/^\/[^\0\s]*$/, "must be an absolute path without spaces, e.g. /mnt/data");
+
+const SshPublicKey = z
+  .string()
+  .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( \S.*)?$/, "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA...'");
+
+export const NfsExport = z
+  .strictObject({
+    export: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+:\/\S*$/, "must be server:/path, e.g. 172.16.221.10:/export/longhorn")
+      .describe("The export as server:/path, e.g. 172.16.221.10:/export/longhorn."),
+    path: AbsolutePath.describe("Where it is mounted on the host, e.g. /mnt/longhorn/data."),
+    options: z.string().regex(/^\S+$/, "must be comma-separated mount options without spaces").default("defaults,_netdev").describe("Mount options (fstab), comma-separated."),
+  })
+  .describe("An NFS export the host mounts.");
+
+export const IscsiTarget = z
+  .strictObject({
+    portal: z
+      .string()
+      .regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(:\d{1,5})?$/, "must be an IPv4 address with an optional port, e.g. 172.16.221.10:3260")
+      .describe("Portal address[:port] (port 3260 by default) the host discovers targets on."),
+    target: z
+      .string()
+      .regex(/^(iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:\S+)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16,32})$/, "must be an iSCSI name: iqn.YYYY-MM.reversed.domain[:name], eui.<16 hex> or naa.<hex>")
+      .describe("Target name (IQN), e.g. iqn.2024-04.com.example:storage.lab-k3s01."),
+    lun: z.int().min(0).max(16383).default(0).describe("Logical unit number."),
+    device: AbsolutePath.optional().describe("Block device of the LUN once logged in. Default: its stable name /dev/disk/by-path/ip-<portal>-iscsi-<target>-lun-<lun> (never /dev/sdX, which can change between boots)."),
+    path: AbsolutePath.describe("Where the filesystem is mounted, e.g. /mnt/iscsi."),
+    fstype: z.enum(["ext4", "xfs"]).default("ext4").describe("Filesystem on the LUN."),
+    format: z
+      .boolean()
+      .default(false)
+      .describe("Create the filesystem when the device is empty. Off by default; even when on, a device holding a filesystem or a partition table is never formatted (wipe it yourself if that is what you want)."),
+    options: z.string().regex(/^\S+$/, "must be comma-separated mount options without spaces").default("defaults,_netdev").describe("Mount options (fstab); keep _netdev so boot waits for the network."),
+  })
+  .describe("An iSCSI LUN the host logs in to and mounts.");
+
 /* ------------------------------------------------------------------ host variables */
 
 /** Variables that describe one VM / host. Allowed on a host and in any group's `vars`. */
@@ -111,6 +150,15 @@ export const HostFields = {
   label: DnsLabel.describe(
     "Node group label, e.g. master, west-worker, east-worker. Becomes the K3s node label bgp-group=<label> and selects the host's BGP peers (cilium.bgp.peers.<label>).",
   ),
+  nfs_exports: z
+    .array(NfsExport)
+    .describe("NFS exports this host mounts (the storage role: nfs-common, mount point, fstab entry)."),
+  iscsi_targets: z
+    .array(IscsiTarget)
+    .describe("iSCSI LUNs this host logs in to and mounts. A device is formatted only when its entry says `format: true` and it holds no filesystem and no partition table."),
+  ssh_host_keys: z
+    .array(SshPublicKey)
+    .describe("The host's SSH host public keys (`ssh-ed25519 AAAA...`, as in /etc/ssh/ssh_host_*_key.pub). Optional: edgelab reads them from VMs it provisions; give them for hosts it did not create, so SSH is verified from the first connection."),
   ansible_password: SecretRef.describe("SSH password (prefer keys). A secret: env/file/vault only."),
   ansible_become_password: SecretRef.describe("sudo password. A secret: env/file/vault only."),
 } as const;
@@ -199,9 +247,34 @@ export const K3sSettings = z
       .default("v1.34.3+k3s1")
       .describe("K3s release to install (INSTALL_K3S_VERSION)."),
     token: SecretRef.default({ generate: true }).describe("Cluster join token. Generated once and kept secret by default."),
-    api_vip: Ipv4.optional().describe("Virtual IP for the Kubernetes API (tls-san); default: the first server's address."),
+    api_vip: Ipv4.optional().describe(
+      "Virtual IP of the Kubernetes API: joining nodes and the kubeconfig use it and every server's certificate covers it (tls-san). It must be a free address in the servers' subnet. Default: no VIP; the first server's address is the endpoint.",
+    ),
+    api_vip_holder: z
+      .enum(["keepalived", "external"])
+      .default("keepalived")
+      .describe("Who answers on api_vip: `keepalived` (the servers hold it with VRRP; edgelab installs and configures keepalived) or `external` (a load balancer or router outside edgelab forwards it to the servers' port 6443)."),
+    vrrp: z
+      .strictObject({
+        router_id: z.int().min(1).max(255).optional().describe("VRRP virtual router id, unique among the VRRP instances of the servers' segment. Default: the last octet of api_vip (255 when it is 0)."),
+        interface: z.string().regex(/^[A-Za-z0-9_.:@-]{1,15}$/, "must be a network interface name such as eth0").optional().describe("Interface that carries api_vip. Default: the interface holding the server's ansible_host address."),
+        password: SecretRef.optional().describe("VRRP password (PASS authentication: keepalived uses its first 8 characters and sends them in clear text; it guards against mistakes, not attackers). Default: none."),
+      })
+      .optional()
+      .describe("keepalived settings when api_vip_holder is keepalived. Priorities follow the order of the servers in the inventory (the first server is preferred)."),
     cluster_cidr: Cidr4.default("10.42.0.0/16").describe("Pod network (cluster-cidr)."),
     service_cidr: Cidr4.default("10.43.0.0/16").describe("Service network (service-cidr)."),
+    cluster_dns: Ipv4.optional().describe("Address of the cluster DNS Service (cluster-dns); must lie in service_cidr. Default: the 10th address of service_cidr (10.43.0.10 with the default)."),
+    cluster_domain: DnsName.default("cluster.local").describe("Cluster DNS domain (cluster-domain)."),
+    secrets_encryption: z.boolean().default(true).describe("Encrypt Secrets at rest in etcd (secrets-encryption)."),
+    server_config: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
+      .default({})
+      .describe("Further K3s config keys for every server (e.g. kube-apiserver-arg), merged into the rendered config.yaml. Each must be a real K3s server key of the right type; keys edgelab sets itself are refused, except tls-san, node-label and disable, whose items are added."),
+    agent_config: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
+      .default({})
+      .describe("Further K3s config keys for every agent (e.g. kubelet-arg), checked and merged the same way."),
     allow_even_servers: z
       .boolean()
       .default(false)
@@ -217,20 +290,71 @@ export const BgpPeer = z
   })
   .describe("A BGP neighbour of a node group.");
 
+const bgpSessionShape = {
+  ebgp_multihop: z.int().min(1).max(255).describe("TTL of eBGP packets (ebgpMultihop): 1 when the router is on the nodes' subnet, more when it is further away. The router side uses the same value."),
+  hold_time: z.int().min(3).max(65535).describe("Hold time in seconds: the session drops when nothing arrives for this long."),
+  keepalive_time: z.int().min(1).max(65535).describe("Keepalive interval in seconds; at most a third of hold_time."),
+  connect_retry: z.int().min(1).max(3600).describe("Seconds between attempts to open the session."),
+  graceful_restart: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe("Ask the router to keep this node's routes while the Cilium agent restarts."),
+      restart_time: z.int().min(1).max(4095).default(120).describe("Seconds the router keeps the routes of a restarting node."),
+    })
+    .describe("BGP graceful restart (RFC 4724). Off by default: while a node's routes are kept, traffic to a node that is really gone is lost until restart_time ends."),
+} as const;
+
+export const BGP_SESSION_DEFAULTS = {
+  ebgp_multihop: 1,
+  hold_time: 90,
+  keepalive_time: 30,
+  connect_retry: 120,
+  graceful_restart: { enabled: false, restart_time: 120 },
+} as const;
+
+export const BgpSession = z
+  .strictObject({
+    ebgp_multihop: bgpSessionShape.ebgp_multihop.default(BGP_SESSION_DEFAULTS.ebgp_multihop),
+    hold_time: bgpSessionShape.hold_time.default(BGP_SESSION_DEFAULTS.hold_time),
+    keepalive_time: bgpSessionShape.keepalive_time.default(BGP_SESSION_DEFAULTS.keepalive_time),
+    connect_retry: bgpSessionShape.connect_retry.default(BGP_SESSION_DEFAULTS.connect_retry),
+    graceful_restart: bgpSessionShape.graceful_restart.default(BGP_SESSION_DEFAULTS.graceful_restart),
+  })
+  .describe("Session settings of the cluster's BGP peerings (Cilium's BGP peer config and the routers' side).");
+
+export const BgpSessionOverride = z
+  .strictObject({
+    ebgp_multihop: bgpSessionShape.ebgp_multihop.optional(),
+    hold_time: bgpSessionShape.hold_time.optional(),
+    keepalive_time: bgpSessionShape.keepalive_time.optional(),
+    connect_retry: bgpSessionShape.connect_retry.optional(),
+    graceful_restart: bgpSessionShape.graceful_restart.optional(),
+  })
+  .describe("Settings of one node group's sessions; what is not set comes from cilium.bgp.session.");
+
 export const CiliumSettings = z
   .strictObject({
     version: z
       .string()
       .regex(/^\d+\.\d+\.\d+$/, "must be a Cilium release such as 1.19.1")
       .default("1.19.1")
-      .describe("Cilium release (Helm chart version)."),
+      .describe("Cilium release (Helm chart version), 1.14 or later."),
+    chart_repo: z.url({ protocol: /^https?$/ }).default("https://helm.cilium.io/").describe("Helm repository of the Cilium chart (a mirror, for example). Not used when airgap.cilium_chart is set."),
     bgp: z
       .strictObject({
         local_asn: Asn.describe("The cluster's ASN (use a private ASN: 64512–65534 or 4200000000–4294967294)."),
+        api: z
+          .enum(["auto", "bgpv2", "peering-policy"])
+          .default("auto")
+          .describe("Which Cilium BGP resources to render: `bgpv2` (CiliumBGPClusterConfig, CiliumBGPPeerConfig, CiliumBGPAdvertisement; Cilium ≥ 1.16), `peering-policy` (the legacy CiliumBGPPeeringPolicy; Cilium ≤ 1.18, removed in 1.19), or `auto`: bgpv2 from Cilium 1.18, the peering policy before."),
         peers: z
           .record(DnsLabel, z.array(BgpPeer).min(1))
           .default({})
           .describe("BGP peers per node label: every label that has hosts needs at least one peer."),
+        session: BgpSession.default(BGP_SESSION_DEFAULTS).describe("Session settings for every node group (multihop, timers, graceful restart)."),
+        sessions: z
+          .record(DnsLabel, BgpSessionOverride)
+          .default({})
+          .describe("Per node label: session settings that differ from cilium.bgp.session."),
       })
       .optional()
       .describe("BGP control plane: the cluster's ASN and the routers each node group peers with."),
@@ -238,12 +362,31 @@ export const CiliumSettings = z
       .array(Cidr4)
       .default([])
       .describe("CIDR blocks LB-IPAM assigns LoadBalancer addresses from (advertised over BGP)."),
+    lb_pool_field: z
+      .enum(["auto", "blocks", "cidrs"])
+      .default("auto")
+      .describe("Field of CiliumLoadBalancerIPPool that lists the pool: `blocks` (Cilium ≥ 1.15), `cidrs` (Cilium ≤ 1.15; removed in 1.16), or `auto`: blocks from 1.15, cidrs before."),
   })
   .describe("Cilium CNI, BGP peering and LB-IPAM.");
 
 export const DnsSettings = z
   .strictObject({
     name: DnsName.describe("DNS name viewers use for the service, e.g. live.example.com."),
+    server: z
+      .union([Ipv4, DnsName])
+      .optional()
+      .describe("Authoritative DNS server that accepts dynamic updates (RFC 2136) for the zone; edgelab writes the A record of `name` there. Without it, edgelab prints the hosts-file line instead."),
+    port: z.int().min(1).max(65535).default(53).describe("Port of the DNS server."),
+    zone: DnsName.optional().describe("Zone the record is updated in; `name` must be inside it. Default: `name` without its first label (live.example.com → example.com)."),
+    ttl: z.int().min(1).max(86400).default(60).describe("TTL of the record, in seconds."),
+    tsig: z
+      .strictObject({
+        name: DnsName.describe("Name of the TSIG key, as the server knows it (e.g. edgelab-update)."),
+        algorithm: z.enum(["hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224"]).default("hmac-sha256").describe("TSIG algorithm."),
+        secret: SecretRef.describe("The key's base64 secret (as in BIND's key statement). A secret: env/file/vault only."),
+      })
+      .optional()
+      .describe("TSIG key that signs the updates; required with `server` (edgelab never sends unsigned updates)."),
   })
   .describe("DNS for the service address.");
 
@@ -324,8 +467,53 @@ export const EdgeSettings = z
     cache_mb: z.int().min(8).max(65536).default(256).describe("Size of each edge's cache (memory-backed in the cluster) in MiB."),
     segment_ttl: z.int().min(10).max(86400).default(600).describe("How long a media segment stays cached, in seconds."),
     playlist_ttl: z.int().min(1).max(10).default(1).describe("How long a playlist or MPD stays cached, in whole seconds (nginx cache times are whole seconds); the origin also tells edges to drop playlists at the end of each second."),
+    groups: z
+      .record(
+        DnsLabel,
+        z
+          .strictObject({
+            replicas: z.int().min(1).max(1000).optional().describe("Edge replicas in this node group. Default: one per worker of the group."),
+            cache_mb: z.int().min(8).max(65536).optional().describe("Cache size of each of this group's edges, in MiB. Default: edge.cache_mb."),
+          })
+          .describe("Edges of one node group."),
+      )
+      .default({})
+      .describe("Per node label (of workers): how many edges run there and how big their caches are. The local lab runs one edge per worker with edge.cache_mb."),
   })
   .describe("Edge caches (one per worker host).");
+
+const FilePath = z.string().min(1).regex(/^[^\0]+$/, "must be a path");
+
+export const AirgapSettings = z
+  .strictObject({
+    k3s_binary: FilePath.describe("The K3s binary of k3s.version for the nodes' architecture (relative paths: from the inventory's directory)."),
+    k3s_images: FilePath.regex(/\.(tar|tar\.gz|tgz|tar\.zst|tar\.lz4|tar\.bz2)$/, "must be an image archive K3s imports: .tar, .tar.gz, .tar.zst, .tar.lz4 or .tar.bz2").describe("K3s' air-gap images archive of the same release (k3s-airgap-images-<arch>.tar.zst)."),
+    k3s_checksums: FilePath.optional().describe("The release's sha256sum-<arch>.txt; when given, the binary and the images archive are checked against it before they are copied."),
+    cilium_chart: FilePath.regex(/\.tgz$/, "must be a packaged Helm chart (.tgz)").optional().describe("The Cilium chart of cilium.version as a .tgz (helm pull cilium/cilium --version <v>); served to the install job by K3s itself, so no chart repository is needed."),
+    image_archives: z
+      .array(FilePath.regex(/\.(tar|tar\.gz|tgz|tar\.zst|tar\.lz4|tar\.bz2)$/, "must be an image archive K3s imports: .tar, .tar.gz, .tar.zst, .tar.lz4 or .tar.bz2"))
+      .default([])
+      .describe("Further image archives imported on every node, e.g. Cilium's images for cilium.version."),
+  })
+  .describe("Install without internet access: everything the nodes need comes from these files, copied from the machine running edgelab.");
+
+export const ImagesSettings = z
+  .strictObject({
+    archive_dir: FilePath.default(".edgelab/images").describe("Directory of edgelab's own image archives (origin, edge) as `edgelab images build` writes them; the K3s roles import every archive found there on every node."),
+    registry: z
+      .strictObject({
+        address: z
+          .string()
+          .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?(\/[a-z0-9._-]+)*$/, "must be host[:port][/namespace], e.g. registry.example.com:5000/edgelab")
+          .describe("Registry and namespace edgelab's images are pushed to and pulled from, e.g. ghcr.io/example or registry.example.com:5000/edgelab."),
+        username: z.string().min(1).optional().describe("User name for the registry."),
+        password: SecretRef.optional().describe("Password or token for the registry. A secret: env/file/vault only."),
+        ca_file: FilePath.optional().describe("PEM file with the CA that signed the registry's certificate (otherwise the system's CAs)."),
+      })
+      .optional()
+      .describe("Image registry for edgelab's images (push with `edgelab images build --push`, pull by the nodes with a pull secret). Optional: without it the nodes import the archives."),
+  })
+  .describe("edgelab's own container images.");
 
 export const LocalSettings = z
   .strictObject({
@@ -353,6 +541,8 @@ const labSettingsShape = {
   streams: z.array(StreamSettings).optional().describe("Live streams the lab carries (default: one test stream named live)."),
   media: MediaSettings.optional(),
   edge: EdgeSettings.optional(),
+  airgap: AirgapSettings.optional(),
+  images: ImagesSettings.optional(),
   local: LocalSettings.optional(),
 };
 
@@ -432,3 +622,9 @@ export type BgpPeerOut = z.output<typeof BgpPeer>;
 export type MediaSettingsOut = z.output<typeof MediaSettings>;
 export type EdgeSettingsOut = z.output<typeof EdgeSettings>;
 export type LocalSettingsOut = z.output<typeof LocalSettings>;
+export type AirgapSettingsOut = z.output<typeof AirgapSettings>;
+export type ImagesSettingsOut = z.output<typeof ImagesSettings>;
+export type BgpSessionOut = z.output<typeof BgpSession>;
+export type BgpSessionOverrideOut = z.output<typeof BgpSessionOverride>;
+export type NfsExportOut = z.output<typeof NfsExport>;
+export type IscsiTargetOut = z.output<typeof IscsiTarget>;

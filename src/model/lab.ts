@@ -3,8 +3,9 @@
  * Built from a validated inventory; pure and deterministic (inventory order is kept).
  */
 import { hostLabel, type HostFacts, type HostRole, type InventoryFacts } from "../inventory/facts.js";
-import type { SecretRef } from "../inventory/schema.js";
-import { parseCidr } from "../util/ipv4.js";
+import type { BgpSessionOut, SecretRef } from "../inventory/schema.js";
+import { effectiveBgpApi, effectiveLbPoolField, type BgpApi, type LbPoolField } from "../inventory/versions.js";
+import { formatIpv4, parseCidr } from "../util/ipv4.js";
 
 export type Provider = "local" | "proxmox";
 
@@ -30,6 +31,27 @@ export interface VmSpec {
   readonly vlan: number;
 }
 
+export interface NfsMount {
+  /** server:/path */
+  readonly export: string;
+  readonly path: string;
+  readonly options: string;
+}
+
+export interface IscsiMount {
+  /** address:port */
+  readonly portal: string;
+  readonly target: string;
+  readonly lun: number;
+  /** The block device once logged in (stable by-path name unless the inventory names one). */
+  readonly device: string;
+  readonly path: string;
+  readonly fstype: "ext4" | "xfs";
+  /** Create the filesystem when the device is empty (never when it holds one or a partition table). */
+  readonly format: boolean;
+  readonly options: string;
+}
+
 export interface LabHost {
   readonly name: string;
   readonly address: string;
@@ -43,6 +65,9 @@ export interface LabHost {
   readonly sshUser: string | undefined;
   readonly sshPort: number;
   readonly vm: VmSpec | undefined;
+  readonly storage: { readonly nfs: readonly NfsMount[]; readonly iscsi: readonly IscsiMount[] };
+  /** Host public keys given in the inventory (empty: learned when provisioned). */
+  readonly sshHostKeys: readonly string[];
 }
 
 export interface BgpPeerModel {
@@ -51,11 +76,67 @@ export interface BgpPeerModel {
   readonly asn: number;
 }
 
+export interface BgpSessionModel {
+  readonly ebgpMultihop: number;
+  readonly holdTime: number;
+  readonly keepaliveTime: number;
+  readonly connectRetry: number;
+  readonly gracefulRestart: { readonly enabled: boolean; readonly restartTime: number };
+}
+
 /** Hosts sharing a label and the routers they peer with. */
 export interface BgpGroup {
   readonly label: string;
   readonly hosts: readonly string[];
+  /** The node subnets of the group's hosts, in host order (routers accept sessions from them). */
+  readonly subnets: readonly string[];
   readonly peers: readonly BgpPeerModel[];
+  readonly session: BgpSessionModel;
+}
+
+export interface ApiVip {
+  readonly address: string;
+  /** Prefix length of the servers' subnet (the VIP is added with it). */
+  readonly prefix: number | undefined;
+  readonly holder: "keepalived" | "external";
+  readonly vrrp: {
+    readonly routerId: number;
+    readonly interface: string | undefined;
+    readonly password: SecretRef | undefined;
+    /** Per server, in inventory order: the first is preferred. */
+    readonly priorities: readonly { readonly host: string; readonly priority: number }[];
+  };
+}
+
+export interface AirgapModel {
+  readonly k3sBinary: string;
+  readonly k3sImages: string;
+  readonly k3sChecksums: string | undefined;
+  readonly ciliumChart: string | undefined;
+  readonly imageArchives: readonly string[];
+}
+
+export interface RegistryModel {
+  readonly address: string;
+  readonly username: string | undefined;
+  readonly password: SecretRef | undefined;
+  readonly caFile: string | undefined;
+}
+
+export interface DnsModel {
+  readonly name: string;
+  readonly server: string | undefined;
+  readonly port: number;
+  readonly zone: string;
+  readonly ttl: number;
+  readonly tsig: { readonly name: string; readonly algorithm: string; readonly secret: SecretRef } | undefined;
+}
+
+export interface EdgeGroupModel {
+  readonly label: string;
+  readonly workers: readonly string[];
+  readonly replicas: number;
+  readonly cacheMb: number;
 }
 
 export interface StreamModel {
@@ -113,14 +194,26 @@ export interface Lab {
     /** Address the API is reached at: the VIP, else the first server. */
     readonly apiAddress: string;
     readonly apiVip: string | undefined;
+    readonly vip: ApiVip | undefined;
     readonly clusterCidr: string;
     readonly serviceCidr: string;
+    readonly clusterDns: string;
+    readonly clusterDomain: string;
+    readonly secretsEncryption: boolean;
+    /** Further config keys from the inventory (checked against K3s' keys by validation). */
+    readonly serverConfig: Readonly<Record<string, string | number | boolean | readonly string[]>>;
+    readonly agentConfig: Readonly<Record<string, string | number | boolean | readonly string[]>>;
   };
   readonly cilium: {
     readonly version: string;
-    readonly bgp: { readonly localAsn: number; readonly groups: readonly BgpGroup[] } | undefined;
+    readonly chartRepo: string;
+    readonly bgp: { readonly localAsn: number; readonly api: BgpApi; readonly groups: readonly BgpGroup[] } | undefined;
     readonly lbPool: readonly string[];
+    readonly lbPoolField: LbPoolField;
   };
+  readonly airgap: AirgapModel | undefined;
+  readonly images: { readonly archiveDir: string; readonly registry: RegistryModel | undefined };
+  readonly dns: DnsModel | undefined;
   readonly proxmox:
     | {
         readonly url: string;
@@ -141,7 +234,13 @@ export interface Lab {
   readonly dnsName: string | undefined;
   readonly streams: readonly StreamModel[];
   readonly media: MediaModel;
-  readonly edge: { readonly cacheMb: number; readonly segmentTtl: number; readonly playlistTtl: number };
+  readonly edge: {
+    readonly cacheMb: number;
+    readonly segmentTtl: number;
+    readonly playlistTtl: number;
+    /** One per label that has workers, in host order. */
+    readonly groups: readonly EdgeGroupModel[];
+  };
   readonly localPorts: LocalPorts;
 }
 
@@ -156,6 +255,27 @@ function required<T>(value: T | undefined, what: string): T {
 
 function peerName(address: string): string {
   return `peer-${address.replaceAll(".", "-")}`;
+}
+
+function sessionModel(session: BgpSessionOut): BgpSessionModel {
+  return {
+    ebgpMultihop: session.ebgp_multihop,
+    holdTime: session.hold_time,
+    keepaliveTime: session.keepalive_time,
+    connectRetry: session.connect_retry,
+    gracefulRestart: { enabled: session.graceful_restart.enabled, restartTime: session.graceful_restart.restart_time },
+  };
+}
+
+/** The 10th address of a block (K3s' default cluster DNS: 10.43.0.10). */
+function tenthAddress(cidr: string): string {
+  const parsed = parseCidr(cidr);
+  return parsed.ok ? formatIpv4((parsed.cidr.network + 10) >>> 0) : cidr;
+}
+
+/** Stable device name of an iSCSI LUN (udev's by-path link). */
+export function iscsiByPath(portal: string, target: string, lun: number): string {
+  return `/dev/disk/by-path/ip-${portal}-iscsi-${target}-lun-${lun}`;
 }
 
 export function buildLab(facts: InventoryFacts): Lab {
@@ -198,6 +318,14 @@ export function buildLab(facts: InventoryFacts): Lab {
       sshUser: f.ansible_user?.value,
       sshPort: f.ansible_port?.value ?? 22,
       vm,
+      storage: {
+        nfs: (f.nfs_exports?.value ?? []).map((n) => ({ export: n.export, path: n.path, options: n.options })),
+        iscsi: (f.iscsi_targets?.value ?? []).map((t) => {
+          const portal = t.portal.includes(":") ? t.portal : `${t.portal}:3260`;
+          return { portal, target: t.target, lun: t.lun, device: t.device ?? iscsiByPath(portal, t.target, t.lun), path: t.path, fstype: t.fstype, format: t.format, options: t.options };
+        }),
+      },
+      sshHostKeys: f.ssh_host_keys?.value ?? [],
     };
   };
 
@@ -207,16 +335,32 @@ export function buildLab(facts: InventoryFacts): Lab {
 
   const labels: string[] = [];
   for (const host of hosts) if (!labels.includes(host.label)) labels.push(host.label);
-  const bgp = cilium.bgp
+  const bgpSettings = cilium.bgp;
+  const bgp = bgpSettings
     ? {
-        localAsn: cilium.bgp.local_asn,
+        localAsn: bgpSettings.local_asn,
+        api: effectiveBgpApi(cilium.version, bgpSettings.api),
         groups: labels
-          .filter((label) => cilium.bgp?.peers[label] !== undefined)
-          .map((label) => ({
-            label,
-            hosts: hosts.filter((h) => h.label === label).map((h) => h.name),
-            peers: (cilium.bgp?.peers[label] ?? []).map((p) => ({ name: p.name ?? peerName(p.address), address: p.address, asn: p.asn })),
-          })),
+          .filter((label) => bgpSettings.peers[label] !== undefined)
+          .map((label): BgpGroup => {
+            const members = hosts.filter((h) => h.label === label);
+            const override = bgpSettings.sessions[label] ?? {};
+            const shared = bgpSettings.session;
+            const session: BgpSessionOut = {
+              ebgp_multihop: override.ebgp_multihop ?? shared.ebgp_multihop,
+              hold_time: override.hold_time ?? shared.hold_time,
+              keepalive_time: override.keepalive_time ?? shared.keepalive_time,
+              connect_retry: override.connect_retry ?? shared.connect_retry,
+              graceful_restart: override.graceful_restart ?? shared.graceful_restart,
+            };
+            return {
+              label,
+              hosts: members.map((h) => h.name),
+              subnets: [...new Set(members.map((h) => h.subnet?.cidr).filter((c): c is string => c !== undefined))],
+              peers: (bgpSettings.peers[label] ?? []).map((p) => ({ name: p.name ?? peerName(p.address), address: p.address, asn: p.asn })),
+              session: sessionModel(session),
+            };
+          }),
       }
     : undefined;
 
@@ -224,6 +368,26 @@ export function buildLab(facts: InventoryFacts): Lab {
   const edge = required(facts.edge, "edge settings").value;
   const ports = required(facts.local, "local settings").value.ports;
   const firstServer = required(servers[0], "a K3s server");
+  const vipAddress = k3s.api_vip;
+  const vip: ApiVip | undefined =
+    vipAddress === undefined
+      ? undefined
+      : {
+          address: vipAddress,
+          prefix: firstServer.subnet?.prefix,
+          holder: k3s.api_vip_holder,
+          vrrp: {
+            routerId: k3s.vrrp?.router_id ?? (Number(vipAddress.split(".")[3]) || 255),
+            interface: k3s.vrrp?.interface,
+            password: k3s.vrrp?.password,
+            priorities: servers.map((h, i) => ({ host: h.name, priority: Math.max(1, 150 - 10 * i) })),
+          },
+        };
+  const airgapSettings = facts.airgap?.value;
+  const images = required(facts.images, "images settings").value;
+  const dnsSettings = facts.dns?.value;
+  const workerLabels: string[] = [];
+  for (const agent of agents) if (!workerLabels.includes(agent.label)) workerLabels.push(agent.label);
   return {
     name: settings.name,
     provider: settings.provider,
@@ -236,10 +400,50 @@ export function buildLab(facts: InventoryFacts): Lab {
       token: k3s.token,
       apiAddress: k3s.api_vip ?? firstServer.address,
       apiVip: k3s.api_vip,
+      vip,
       clusterCidr: k3s.cluster_cidr,
       serviceCidr: k3s.service_cidr,
+      clusterDns: k3s.cluster_dns ?? tenthAddress(k3s.service_cidr),
+      clusterDomain: k3s.cluster_domain,
+      secretsEncryption: k3s.secrets_encryption,
+      serverConfig: k3s.server_config,
+      agentConfig: k3s.agent_config,
     },
-    cilium: { version: cilium.version, bgp, lbPool: facts.lbPool.map((b) => b.value) },
+    cilium: {
+      version: cilium.version,
+      chartRepo: cilium.chart_repo,
+      bgp,
+      lbPool: facts.lbPool.map((b) => b.value),
+      lbPoolField: effectiveLbPoolField(cilium.version, cilium.lb_pool_field),
+    },
+    airgap:
+      airgapSettings === undefined
+        ? undefined
+        : {
+            k3sBinary: airgapSettings.k3s_binary,
+            k3sImages: airgapSettings.k3s_images,
+            k3sChecksums: airgapSettings.k3s_checksums,
+            ciliumChart: airgapSettings.cilium_chart,
+            imageArchives: airgapSettings.image_archives,
+          },
+    images: {
+      archiveDir: images.archive_dir,
+      registry:
+        images.registry === undefined
+          ? undefined
+          : { address: images.registry.address, username: images.registry.username, password: images.registry.password, caFile: images.registry.ca_file },
+    },
+    dns:
+      dnsSettings === undefined
+        ? undefined
+        : {
+            name: dnsSettings.name,
+            server: dnsSettings.server,
+            port: dnsSettings.port,
+            zone: dnsSettings.zone ?? (dnsSettings.name.includes(".") ? dnsSettings.name.slice(dnsSettings.name.indexOf(".") + 1) : dnsSettings.name),
+            ttl: dnsSettings.ttl,
+            tsig: dnsSettings.tsig === undefined ? undefined : { name: dnsSettings.tsig.name, algorithm: dnsSettings.tsig.algorithm, secret: dnsSettings.tsig.secret },
+          },
     proxmox:
       settings.provider === "proxmox" && proxmox !== undefined
         ? {
@@ -270,7 +474,16 @@ export function buildLab(facts: InventoryFacts): Lab {
       push: media.push,
       abr: media.abr.map((r) => ({ name: r.name, width: r.width, height: r.height, videoKbps: r.video_kbps, audioKbps: r.audio_kbps })),
     },
-    edge: { cacheMb: edge.cache_mb, segmentTtl: edge.segment_ttl, playlistTtl: edge.playlist_ttl },
+    edge: {
+      cacheMb: edge.cache_mb,
+      segmentTtl: edge.segment_ttl,
+      playlistTtl: edge.playlist_ttl,
+      groups: workerLabels.map((label) => {
+        const workers = agents.filter((a) => a.label === label).map((a) => a.name);
+        const own = edge.groups[label];
+        return { label, workers, replicas: own?.replicas ?? workers.length, cacheMb: own?.cache_mb ?? edge.cache_mb };
+      }),
+    },
     localPorts: { edge: ports.edge, origin: ports.origin, router: ports.router, redis: ports.redis, mediaHttp: ports.media_http, mediaRtmp: ports.media_rtmp },
   };
 }

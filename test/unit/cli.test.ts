@@ -144,7 +144,7 @@ describe("edgelab render", () => {
     const first = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/created {2}out\/lab\.json/);
-    expect(first.stdout).toMatch(/7 files rendered from .*lab\.yml, 7 changed/);
+    expect(first.stdout).toMatch(/13 files rendered from .*lab\.yml, 13 changed/);
     expect(statSync(join(out, "lab.json")).mode & 0o777).toBe(0o644);
     const second = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(second.stdout).toMatch(/unchanged {2}out\/summary\.txt/);
@@ -166,7 +166,7 @@ describe("edgelab render", () => {
   it("writes nothing with --dry-run", async () => {
     const out = join(dir, "dry");
     const r = await cli(["render", "--dry-run", "-i", LAB, "-o", out]);
-    expect(r.stdout).toMatch(/7 would change/);
+    expect(r.stdout).toMatch(/13 would change/);
     expect(() => statSync(out)).toThrow();
   });
   it("defaults to .edgelab/artifacts beside the inventory", async () => {
@@ -183,6 +183,44 @@ describe("edgelab render", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad\.yml:64:60 .* duplicate vmid 3001/);
     expect(() => statSync(out)).toThrow();
+  });
+  it("writes the cluster layout for a proxmox lab and no local-lab nginx file", async () => {
+    const out = join(dir, "cluster");
+    const r = await cli(["--json", "render", "-i", LAB, "-o", out]);
+    expect(r.code).toBe(0);
+    const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+    expect(paths).toEqual([
+      "ansible/vars.yml",
+      "cilium/bgp.yaml",
+      "cilium/helmchart.yaml",
+      "k3s/east-lab-k3s01/config.yaml",
+      "k3s/lab-k3s01/config.yaml",
+      "k3s/lab-k3s02/config.yaml",
+      "k3s/lab-k3s03/config.yaml",
+      "k3s/west-lab-k3s01/config.yaml",
+      "lab.json",
+      "routers/dc-router01.frr.conf",
+      "routers/region-router01.frr.conf",
+      "routers/region-router02.frr.conf",
+      "summary.txt",
+    ]);
+    expect(readFileSync(join(out, "summary.txt"), "utf8")).toMatch(/nginx configurations \(origin, edges\) are rendered by the deploy stage/);
+  });
+  it("selects families with --only, and refuses a family the provider does not render", async () => {
+    const out = join(dir, "only");
+    const r = await cli(["--json", "render", "--only", "k3s,routers", "-i", LAB, "-o", out]);
+    const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+    expect(paths.every((p) => p.startsWith("k3s/") || p.startsWith("routers/"))).toBe(true);
+    expect(paths).toHaveLength(8);
+    const nginx = await cli(["render", "--only", "nginx", "-i", LAB, "-o", out]);
+    expect(nginx.code).toBe(2);
+    expect(nginx.stderr).toMatch(/'nginx' is not a family of a proxmox lab/);
+    expect(nginx.stderr).toMatch(/deploy stage/);
+    const local = join(dir, "inventory.yml");
+    writeFileSync(local, shipped("local"));
+    const k3s = await cli(["render", "--only", "k3s", "-i", local, "-o", out]);
+    expect(k3s.code).toBe(2);
+    expect(k3s.stderr).toMatch(/'k3s' is not a family of a local lab/);
   });
   it("rejects an unknown family", async () => {
     const r = await cli(["render", "--only", "nginks", "-i", LAB, "-o", join(dir, "x")]);

@@ -369,10 +369,12 @@ describe("placement and typos", () => {
     vars(data)["streams"] = [{ name: "live" }, { name: "live" }];
     expect(matching(check(data), /stream 'live' is listed twice/)).toEqual(["all.vars.streams[1].name: stream 'live' is listed twice (also streams[0])"]);
   });
-  it("warns when the API VIP is outside the servers' subnet", () => {
+  it("rejects an API VIP outside the servers' subnet", () => {
     const data = labData();
     at(data, "all.vars.k3s")["api_vip"] = "172.16.222.100";
-    expect(matching(check(data), /api_vip 172.16.222.100 is not in the servers' subnet/, "warning")).toHaveLength(1);
+    expect(matching(check(data), /api_vip 172.16.222.100 is not in the servers' subnet 172.16.221.0\/24/, "error")).toEqual([
+      "all.vars.k3s.api_vip: api_vip 172.16.222.100 is not in the servers' subnet 172.16.221.0/24 (VLAN 221)",
+    ]);
     at(data, "all.vars.k3s")["api_vip"] = "172.16.221.100";
     expect(check(data).issues).toEqual([]);
   });

@@ -45,3 +45,16 @@ describe("lab artifacts", () => {
     expect(all).toContain('"vault": "(encrypted)"');
   });
 });
+
+describe("lab.json and secrets of the cluster settings", () => {
+  it("keeps no vault ciphertext of the VRRP password, the registry password or the TSIG key", () => {
+    const data = labData();
+    const cipher = (n: string) => ({ vault: `$ANSIBLE_VAULT;1.1;AES256\n${n}` });
+    Object.assign(at(data, "all.vars.k3s"), { api_vip: "172.16.221.37", vrrp: { password: cipher("1111aaaa") } });
+    at(data, "all.vars.images")["registry"] = { address: "ghcr.io/example", username: "u", password: cipher("2222bbbb") };
+    Object.assign(at(data, "all.vars.dns"), { server: "172.16.221.1", tsig: { name: "k", secret: cipher("3333cccc") } });
+    const json = render(data).find((f) => f.path === "lab.json")?.content ?? "";
+    for (const n of ["1111aaaa", "2222bbbb", "3333cccc"]) expect(json).not.toContain(n);
+    expect(json.match(/"vault": "\(encrypted\)"/g)).toHaveLength(3);
+  });
+});
