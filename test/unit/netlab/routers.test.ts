@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { expectedPeers, ownWorkers, parseSummary, parseTable, serviceRouteVerdict, sessionsVerdict } from "../../../src/netlab/checks.js";
 import { topologyMermaid } from "../../../src/netlab/mermaid.js";
-import { netlabPlan } from "../../../src/netlab/plan.js";
+import { netlabPlan, type RouterPlan } from "../../../src/netlab/plan.js";
 import { labSpeakerGroups, routerAdditions, speakerConfig } from "../../../src/netlab/routers.js";
 import { labOf } from "../../helpers/cluster-labs.js";
 import { legacyData } from "../../helpers/cluster-labs.js";
@@ -11,7 +11,14 @@ import { labData, ROOT } from "../../helpers/inventory.js";
 import { netlabData } from "../../helpers/netlab.js";
 
 const plan = netlabPlan(labOf(netlabData()), "/labs/seed/inventory.yml");
-const [dc, west, east] = plan.routers;
+function router(name: string): RouterPlan {
+  const found = plan.routers.find((r) => r.name === name);
+  if (found === undefined) throw new Error(`no router ${name}`);
+  return found;
+}
+const dc = router("dc-router01");
+const west = router("region-router01");
+const east = router("region-router02");
 
 describe("docs/network-lab.md", () => {
   it("draws the seed lab's topology exactly as netlabPlan builds it", () => {
@@ -42,7 +49,7 @@ describe("speakers from the rendered Cilium objects", () => {
     expect(toml).not.toMatch(/172\.16\./);
   });
   it("adds iBGP with next-hop-self between region routers and eBGP with a policy to the DC router", () => {
-    const text = routerAdditions(west!);
+    const text = routerAdditions(west);
     expect(text).toMatch(/neighbor 198\.19\.0\.10 remote-as internal/);
     expect(text).toMatch(/neighbor 198\.19\.0\.10 next-hop-self/);
     expect(text).toMatch(/neighbor 198\.19\.0\.1 remote-as 200/);
@@ -58,27 +65,27 @@ const ext = (peer: string, extra: object = {}): object => ({ valid: true, pathFr
 
 describe("BGP checks", () => {
   it("expects a region router's workers and its router links", () => {
-    expect(expectedPeers(plan, west!)).toEqual(["198.18.1.41", "198.18.1.43", "198.19.0.1", "198.19.0.10"]);
-    expect(expectedPeers(plan, dc!)).toEqual(["198.19.0.2", "198.19.0.6"]);
+    expect(expectedPeers(plan, west)).toEqual(["198.18.1.41", "198.18.1.43", "198.19.0.1", "198.19.0.10"]);
+    expect(expectedPeers(plan, dc)).toEqual(["198.19.0.2", "198.19.0.6"]);
   });
   it("passes when every expected session is Established and names the ones that are not", () => {
-    const expected = expectedPeers(plan, west!);
-    expect(sessionsVerdict(west!, expected, parseSummary(summary(Object.fromEntries(expected.map((a) => [a, "Established"]))))).ok).toBe(true);
-    const bad = sessionsVerdict(west!, expected, parseSummary(summary({ "198.18.1.41": "Established", "198.18.1.43": "Active", "198.19.0.1": "Established", "198.19.0.10": "Established" })));
+    const expected = expectedPeers(plan, west);
+    expect(sessionsVerdict(west, expected, parseSummary(summary(Object.fromEntries(expected.map((a) => [a, "Established"]))))).ok).toBe(true);
+    const bad = sessionsVerdict(west, expected, parseSummary(summary({ "198.18.1.41": "Established", "198.18.1.43": "Active", "198.19.0.1": "Established", "198.19.0.10": "Established" })));
     expect(bad).toMatchObject({ ok: false, value: "198.18.1.43 Active" });
-    expect(sessionsVerdict(east!, expectedPeers(plan, east!), parseSummary("{}")).value).toMatch(/198\.18\.2\.42 absent/);
+    expect(sessionsVerdict(east, expectedPeers(plan, east), parseSummary("{}")).value).toMatch(/198\.18\.2\.42 absent/);
   });
   it("wants the service route from its own site (best, ECMP) and from the other region over iBGP", () => {
-    const workers = ownWorkers(plan, west!);
+    const workers = ownWorkers(plan, west);
     const ibgp = { valid: true, pathFrom: "internal", peerId: "198.19.0.10", nexthops: [{ ip: "198.19.0.10" }] };
     const good = parseTable(table([ext("198.18.1.41", { bestpath: true, multipath: true }), ext("198.18.1.43", { multipath: true }), ibgp]));
-    expect(serviceRouteVerdict(plan, west!, workers, good)).toMatchObject({ ok: true, value: "2 eBGP (best, ECMP) + 1 iBGP" });
+    expect(serviceRouteVerdict(plan, west, workers, good)).toMatchObject({ ok: true, value: "2 eBGP (best, ECMP) + 1 iBGP" });
     const noIbgp = parseTable(table([ext("198.18.1.41", { bestpath: true, multipath: true }), ext("198.18.1.43", { multipath: true })]));
-    expect(serviceRouteVerdict(plan, west!, workers, noIbgp)).toMatchObject({ ok: false, value: "no iBGP path from the other region" });
+    expect(serviceRouteVerdict(plan, west, workers, noIbgp)).toMatchObject({ ok: false, value: "no iBGP path from the other region" });
     const failedOver = parseTable(table([{ ...ibgp, bestpath: true }]));
-    expect(serviceRouteVerdict(plan, west!, workers, failedOver).value).toMatch(/0 of 2 paths from its own workers; best path from internal/);
+    expect(serviceRouteVerdict(plan, west, workers, failedOver).value).toMatch(/0 of 2 paths from its own workers; best path from internal/);
     const noEcmp = parseTable(table([ext("198.18.1.41", { bestpath: true }), ext("198.18.1.43"), ibgp]));
-    expect(serviceRouteVerdict(plan, west!, workers, noEcmp).value).toBe("own workers' paths are not all multipath");
+    expect(serviceRouteVerdict(plan, west, workers, noEcmp).value).toBe("own workers' paths are not all multipath");
   });
 });
 
