@@ -18,7 +18,7 @@ EDGELAB_APT_PACKAGES=(
   ansible ansible-lint
   openssh-client openssh-server iproute2
   ca-certificates chromium wrk
-  frr
+  frr gobgpd
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

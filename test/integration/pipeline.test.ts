@@ -155,7 +155,7 @@ describe("edgelab up: the stage pipeline on a local lab", () => {
     expect(await first.done).toBe(0);
   }, 90_000);
 
-  it("destroy shows what it would stop, refuses without --yes off a terminal, then stops the lab and clears the journal", async () => {
+  it("destroy shows what it would stop, refuses without --yes off a terminal, then stops the lab and clears the journal", () => {
     const dry = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "destroy", "--dry-run"], { cwd: lab.dir, encoding: "utf8" });
     expect(dry.status).toBe(0);
     expect(dry.stdout).toMatch(/- local: stop the local lab's \d+ processes/);
@@ -169,7 +169,7 @@ describe("edgelab up: the stage pipeline on a local lab", () => {
     expect(journal(lab).stages).toEqual({});
   }, 90_000);
 
-  it("rebuild --yes brings the lab back with every stage run", async () => {
+  it("rebuild --yes brings the lab back with every stage run", () => {
     const rebuilt = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "--json", "rebuild", "--yes"], { cwd: lab.dir, encoding: "utf8" });
     expect(rebuilt.status, rebuilt.stderr).toBe(0);
     const lines = rebuilt.stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Event);
