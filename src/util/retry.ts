@@ -16,6 +16,8 @@ export interface RetryPolicy {
   readonly backoffMs: number;
   /** Whether this failure may be retried. */
   readonly retryable: (err: unknown) => boolean;
+  /** The delay before retry `attempt` when not the backoff (e.g. 0 after a failure that already waited). */
+  readonly delayFor?: (err: unknown, attempt: number) => number | undefined;
   /** Called before sleeping for retry `attempt` (1-based): progress output. */
   readonly onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
@@ -26,7 +28,7 @@ export async function retry<T>(work: (attempt: number) => Promise<T>, policy: Re
       return await work(attempt);
     } catch (err) {
       if (attempt >= policy.retries || !policy.retryable(err)) throw err;
-      const delay = backoffDelay(attempt + 1, policy.backoffMs);
+      const delay = policy.delayFor?.(err, attempt + 1) ?? backoffDelay(attempt + 1, policy.backoffMs);
       policy.onRetry?.(err, attempt + 1, delay);
       await sleep(delay);
     }

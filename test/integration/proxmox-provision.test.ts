@@ -117,6 +117,17 @@ describe("retrying what is safe to retry", () => {
     c.client.close();
   }, 30_000);
 
+  it("takes a task that ends with WARNINGS as done, retrying nothing", async () => {
+    const c = await cluster();
+    for (const type of ["qmclone", "qmconfig", "resize", "qmstart"]) c.sim.warnNextTasks(type, 5);
+    const events: ProvisionEvent[] = [];
+    const run = await provision(c, labData(), events);
+    expect(run.result.failed).toEqual([]);
+    expect(events.filter((e) => e.kind === "retry")).toEqual([]);
+    expect(c.sim.taskHistory().filter((t) => t.exitstatus === "WARNINGS: 1")).toHaveLength(20);
+    c.client.close();
+  }, 30_000);
+
   it("retries a failed clone only after finding its vmid free, and accepts one that went through only if it is ours", async () => {
     const c = await cluster();
     c.sim.failNextTasks("qmclone", 1);

@@ -44,9 +44,9 @@ export interface ProvisionOptions {
  * full clones share the storage's bandwidth, so more at once only adds lock-timeout risk; linked
  * clones take about a second each whatever runs beside them.
  */
-export const AUTO_CLONES_PER_STORAGE = { full: 1, linked: 4 } as const;
+export const AUTO_CLONES_PER_STORAGE = { full: 1, linked: 5 } as const;
 
-export const DEFAULT_PROVISION: ProvisionOptions = { clonesPerStorage: "auto", concurrency: 8, pollMs: 1000, taskTimeoutMs: 900_000, agentTimeoutMs: 300_000, retries: 5, backoffMs: 2000, start: true };
+export const DEFAULT_PROVISION: ProvisionOptions = { clonesPerStorage: "auto", concurrency: 16, pollMs: 1000, taskTimeoutMs: 900_000, agentTimeoutMs: 300_000, retries: 5, backoffMs: 2000, start: true };
 
 export type ProvisionEvent =
   | { readonly kind: "step"; readonly host: string; readonly vmid: number; readonly step: Step; readonly detail?: string | undefined; readonly at: number }
@@ -162,7 +162,7 @@ export class Provisioner {
       }
       if (Date.now() > deadline) throw new ProviderError(`task ${upid} still running after ${Math.round(this.options.taskTimeoutMs / 1000)} s`, undefined, "task timeout", upid, undefined);
       const elapsed = Date.now() - started;
-      await sleep(Math.min(this.options.pollMs, Math.max(this.options.pollMs / 8, elapsed / 4)));
+      await sleep(Math.min(this.options.pollMs, Math.max(this.options.pollMs / 10, elapsed / 5)));
     }
   }
 
@@ -285,6 +285,9 @@ export class Provisioner {
         retries: this.options.retries,
         backoffMs: this.options.backoffMs,
         retryable: (err) => err instanceof TaskFailed || isTransient(err),
+        // A storage-lock timeout already waited out the lock (10 s), and the storage now takes
+        // one clone at a time: try again as soon as it is free.
+        delayFor: (err) => (err instanceof TaskFailed && STORAGE_LOCK.test(err.exitstatus) ? 0 : undefined),
         onRetry: (err, attempt, delayMs) => this.retried(who, "clone", err, attempt, delayMs),
       },
     );
@@ -342,7 +345,8 @@ export class Provisioner {
         if (!isAgentNotReady(err) && !/No QEMU guest agent configured/.test(err instanceof Error ? err.message : "")) throw err;
       }
       if (Date.now() > deadline) throw new ProviderError(`VM ${who.vmid} (${who.host}): the guest agent did not report ${ip} within ${Math.round(this.options.agentTimeoutMs / 1000)} s`, undefined, "agent timeout", `/nodes/${node}/qemu/${who.vmid}/agent`, undefined, "Check that the template has qemu-guest-agent installed and enabled, and that cloud-init applies ipconfig0.");
-      await sleep(this.options.pollMs);
+      // Asking the agent is cheap; a booted VM is noticed within half a poll interval.
+      await sleep(this.options.pollMs / 2);
     }
   }
 
