@@ -46,9 +46,17 @@ describe("envelope, auth and errors", () => {
     expect(version).toMatchObject({ version: "8.2.4", release: "8.2", "edgelab-simulator": { name: "edgelab proxmox-sim", timeScale: 1 } });
     expect((await api.nodes.$get()).map((n) => n.node)).toEqual(["pve01", "pve02"]);
   });
-  it("answers 401 with the reason phrase for a bad token", async () => {
+  it("answers 401 with the reason phrase for a bad token, after the configured delay", async () => {
     const bad = proxmoxApi({ host: HOST, port: PORT, schema: "http", tokenID: TOKEN.id, tokenSecret: "00000000-0000-0000-0000-000000000000" });
     await expect(bad.nodes.$get()).rejects.toThrow(/401 authentication failure/);
+    sim.faults.authDelayMs = 300;
+    try {
+      const started = Date.now();
+      await expect(bad.nodes.$get()).rejects.toThrow(/401 authentication failure/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    } finally {
+      sim.faults.authDelayMs = 0;
+    }
   });
   it("logs in with a ticket and requires the CSRF token on writes", async () => {
     const ticketed = proxmoxApi({ host: HOST, port: PORT, schema: "http", username: "root@pam", password: "hunter2" });
@@ -170,6 +178,9 @@ describe("clone, config, resize, power, agent, destroy", () => {
     const again = await node.qemu.$(3001).status.start.$post();
     advance(DEFAULT_DURATIONS.start);
     expect(await task(again)).toMatchObject({ exitstatus: "VM 3001 already running" });
+    const template = await node.qemu.$(9000).status.start.$post();
+    advance(DEFAULT_DURATIONS.start);
+    expect(await task(template)).toMatchObject({ exitstatus: "you can't start a vm if it's a template" });
   });
   it("runs commands through the guest agent: agent/exec gives a pid, agent/exec-status the exit, output and errors", async () => {
     const agent = node.qemu.$(3001).agent;

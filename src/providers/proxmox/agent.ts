@@ -58,17 +58,19 @@ export const HOST_KEY_FILES = ["/etc/ssh/ssh_host_ed25519_key.pub", "/etc/ssh/ss
 
 /**
  * The VM's SSH host public keys, read through the guest agent (`cat` of the .pub files), as
- * known_hosts lines for `address`: "<address> <type> <base64>". Keys that do not parse are
- * refused; a VM without any is an error (never an empty known_hosts that would invite TOFU).
+ * known_hosts lines for the address (and port) SSH will use: "<address> <type> <base64>", or
+ * "[<address>]:<port> ..." for a port other than 22. Keys that do not parse are refused; a VM
+ * without any is an error (never an empty known_hosts that would invite trust on first use).
  */
-export async function knownHostsFromAgent(api: PveApi, node: string, vmid: number, address: string, options: GuestExecOptions = {}): Promise<string[]> {
+export async function knownHostsFromAgent(api: PveApi, node: string, vmid: number, address: string, options: GuestExecOptions & { readonly port?: number | undefined } = {}): Promise<string[]> {
+  const host = options.port === undefined || options.port === 22 ? address : `[${address}]:${options.port}`;
   const result = await guestExec(api, node, vmid, ["cat", ...HOST_KEY_FILES], options);
   const lines: string[] = [];
   for (const raw of result.stdout.split("\n")) {
     if (raw.trim() === "") continue;
     const key = parseOpenSshPublicKey(raw);
     if (key === undefined) throw new ProviderError(`VM ${vmid}: not an SSH public key in its host key files: '${raw.slice(0, 60)}'`, undefined, "bad host key", `/nodes/${node}/qemu/${vmid}/agent/exec`, undefined);
-    lines.push(`${address} ${key.type} ${key.key}`);
+    lines.push(`${host} ${key.type} ${key.key}`);
   }
   if (lines.length === 0) {
     throw new ProviderError(`VM ${vmid}: no SSH host key could be read through the guest agent (cat exited ${result.exitcode}: ${result.stderr.trim() || "no output"})`, undefined, "no host keys", `/nodes/${node}/qemu/${vmid}/agent/exec`, undefined, "Is openssh-server installed in the template, and has the VM finished its first boot (the keys are made then)?");

@@ -52,6 +52,8 @@ export const SimStateSchema = z.strictObject({
         template: z.boolean().optional(),
         config: z.record(z.string(), ConfigValue).default({}),
         status: z.enum(["running", "stopped"]).optional(),
+        /** Its SSH host public key lines (default: made at first read, as at first boot). */
+        hostKeys: z.array(z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/]+=* ?.*$/, "must be an OpenSSH public key line")).optional(),
       }),
     )
     .default([]),
@@ -204,6 +206,7 @@ export class ProxmoxSimulator {
   private readonly tickets = new Map<string, { username: string; csrf: string }>();
   private readonly flows: SharedBandwidth<string>;
   private readonly failNext = new Map<string, number>();
+  private readonly warnNext = new Map<string, number>();
   readonly model: CloneModel;
   readonly timeScale: number;
   private pid = 0x1000;
@@ -229,7 +232,16 @@ export class ProxmoxSimulator {
     this.flows = new SharedBandwidth<string>((storage) => bytesPerMs(this.storageSpec(storage)?.bandwidthMiBps ?? this.model.bandwidthMiBps), this.now());
     for (const vm of parsed.vms) {
       const status = vm.status ?? "stopped";
-      this.vms.set(vm.vmid, this.newVm(vm.vmid, vm.node, vm.template === true, { ...vm.config, ...(vm.template === true ? { template: "1" } : {}) }, status, 0, false));
+      const created = this.newVm(vm.vmid, vm.node, vm.template === true, { ...vm.config, ...(vm.template === true ? { template: "1" } : {}) }, status, 0, false);
+      if (vm.hostKeys !== undefined) {
+        const files: Record<string, string> = {};
+        for (const line of vm.hostKeys) {
+          const type = line.split(" ")[0] ?? "";
+          files[`/etc/ssh/ssh_host_${type === "ssh-ed25519" ? "ed25519" : type === "ssh-rsa" ? "rsa" : "ecdsa"}_key.pub`] = `${line.trim()}\n`;
+        }
+        created.hostKeys = Promise.resolve(files);
+      }
+      this.vms.set(vm.vmid, created);
     }
   }
 
@@ -271,6 +283,8 @@ export class ProxmoxSimulator {
     // A configured share of tasks fail, or run slow (decided now so that a seed replays the same run).
     const forced = this.failNext.get(type) ?? 0;
     if (forced > 0) this.failNext.set(type, forced - 1);
+    const warnings = this.warnNext.get(type) ?? 0;
+    if (warnings > 0) this.warnNext.set(type, warnings - 1);
     const fail = this.random() < this.faults.taskFailureRate || forced > 0;
     const slow = this.random() < this.faults.slowTaskRate;
     if (slow) this.injected.slowTasks += 1;
@@ -288,7 +302,10 @@ export class ProxmoxSimulator {
       exitstatus: undefined,
       storage,
       complete: (at) => {
-        if (!fail) return complete(at);
+        if (!fail) {
+          const exit = complete(at);
+          return exit === "OK" && warnings > 0 ? "WARNINGS: 1" : exit;
+        }
         this.injected.taskFailures += 1;
         onFail?.();
         return INJECTED_FAILURE[type] ?? `${type} failed: exit code 1 (injected)`;
@@ -715,6 +732,11 @@ export class ProxmoxSimulator {
   /** The next `count` tasks of this type (qmclone, qmconfig, resize, qmstart, ...) fail, whatever the rates say. */
   failNextTasks(type: string, count: number): void {
     this.failNext.set(type, count);
+  }
+
+  /** The next `count` tasks of this type succeed with "WARNINGS: 1" (as a task that logged a warning does). */
+  warnNextTasks(type: string, count: number): void {
+    this.warnNext.set(type, count);
   }
 
   /** Invalidates every ticket (as a restart of pveproxy or an expiry would). */
