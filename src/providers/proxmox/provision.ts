@@ -246,41 +246,42 @@ export class Provisioner {
       throw new ProviderError(`vmid ${who.vmid} is now held by '${typeof config["name"] === "string" ? config["name"] : "?"}' on ${existing.node}, which edgelab did not create for ${desired.name}`, undefined, "vmid taken", `/nodes/${existing.node}/qemu/${who.vmid}`, undefined, "Another tool or person took this vmid while edgelab ran; free it or choose another vmid in the inventory.");
     };
     const stillLocked = (): ProviderError => new ProviderError(`VM ${who.vmid} is still locked by a clone`, 500, "is locked (clone)", `/nodes/${node}/qemu/${who.vmid}`, undefined);
-    // Each attempt takes a place among the storage's clones (the backoff between attempts does not).
-    await retry(
-      (attempt) =>
-        gates.run(cloneStorage, async () => {
-        if (attempt > 0) {
+    /** Attempt `n` (0: the first): a VM already at the vmid is looked at before sending the clone again. */
+    const once = async (n: number): Promise<void> => {
+      if (n > 0) {
+        const found = await adopt();
+        if (found === "ours") return;
+        if (found === "locked") throw stillLocked();
+      }
+      this.step(who, "clone", `${px.clone} clone of ${px.template} to ${cloneStorage}`);
+      try {
+        const upid = await this.qemu(node, px.template).clone.$post({
+          newid: who.vmid,
+          name: desired.name,
+          full: px.clone === "full",
+          description: desired.description,
+          ...(px.clone === "full" ? { storage } : {}),
+          ...(px.pool !== undefined ? { pool: px.pool } : {}),
+        });
+        await this.waitTask(node, upid);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (/config file already exists/.test(message)) {
+          if (n === 0) throw err;
           const found = await adopt();
           if (found === "ours") return;
-          if (found === "locked") throw stillLocked();
+          throw found === "locked" ? stillLocked() : err;
         }
-        this.step(who, "clone", `${px.clone} clone of ${px.template} to ${cloneStorage}`);
-        try {
-          const upid = await this.qemu(node, px.template).clone.$post({
-            newid: who.vmid,
-            name: desired.name,
-            full: px.clone === "full",
-            description: desired.description,
-            ...(px.clone === "full" ? { storage } : {}),
-            ...(px.pool !== undefined ? { pool: px.pool } : {}),
-          });
-          await this.waitTask(node, upid);
-        } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          if (/config file already exists/.test(message)) {
-            if (attempt === 0) throw err;
-            const found = await adopt();
-            if (found === "ours") return;
-            throw found === "locked" ? stillLocked() : err;
-          }
-          if (STORAGE_LOCK.test(message) && gates.limit(cloneStorage) > 1) {
-            gates.setLimit(cloneStorage, 1);
-            this.onEvent({ kind: "storage", storage: cloneStorage, clonesAtOnce: 1, reason: `lock timeout on ${cloneStorage} (${desired.name}): one clone at a time on it from now on`, at: Date.now() });
-          }
-          throw err;
+        if (STORAGE_LOCK.test(message) && gates.limit(cloneStorage) > 1) {
+          gates.setLimit(cloneStorage, 1);
+          this.onEvent({ kind: "storage", storage: cloneStorage, clonesAtOnce: 1, reason: `lock timeout on ${cloneStorage} (${desired.name}): one clone at a time on it from now on`, at: Date.now() });
         }
-        }),
+        throw err;
+      }
+    };
+    // Each attempt takes a place among the storage's clones (the backoff between attempts does not).
+    await retry(
+      (n) => gates.run(cloneStorage, () => once(n)),
       {
         retries: this.options.retries,
         backoffMs: this.options.backoffMs,
