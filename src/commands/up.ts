@@ -4,7 +4,7 @@ import { localUp } from "../providers/local/lab.js";
 import { loadLab } from "../pipeline/inventory-file.js";
 import { table } from "../output.js";
 import { UsageError } from "../errors.js";
-import { runProvision } from "./provision.js";
+import { DEFAULT_PROVISION_FLAGS, runProvision, tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
 import { println, type App } from "./app.js";
 
 export function upCommand(app: App): Command {
@@ -12,6 +12,7 @@ export function upCommand(app: App): Command {
     .description("bring the lab up and wait until every edge serves every stream live")
     .addOption(new Option("--timeout <seconds>", "give up after this long").default("120"))
     .option("--no-wait-ssh", "provider proxmox: do not wait for SSH on the new VMs")
+    .addOption(tlsFingerprintOption())
     .addHelpText(
       "after",
       `
@@ -26,7 +27,7 @@ Examples:
   $ edgelab up -i inventories/local.yml --json
   $ edgelab status && edgelab smoke && edgelab down`,
     )
-    .action(async (options: { timeout: string; waitSsh: boolean }, cmd: Command) => {
+    .action(async (options: { timeout: string; waitSsh: boolean; tlsFingerprint?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const timeout = Number(options.timeout);
@@ -34,7 +35,7 @@ Examples:
       const { lab, location } = loadLab(ctx);
       if (lab.provider === "proxmox") {
         // The cluster pipeline: provisioning is its first stage.
-        await runProvision(app, ctx, { concurrency: "4", clonesPerTemplate: "1", start: true, waitSsh: options.waitSsh, agentTimeout: "300" });
+        await runProvision(app, ctx, { ...DEFAULT_PROVISION_FLAGS, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) });
         if (app.exitCode === 0 && !ctx.options.json) {
           println(ctx.stdout, `\nThe VMs of ${location.display} are provisioned. The stages after it (prepare hosts, K3s, Cilium, deploy, DNS) are not part of this version yet.`);
         }
