@@ -16,7 +16,7 @@ EDGELAB_NODE_BIN="$EDGELAB_NODE_DIR/node_modules/node/bin"
 EDGELAB_APT_PACKAGES=(
   nginx libnginx-mod-rtmp ffmpeg redis-server
   ansible ansible-lint
-  openssh-client openssh-server iproute2
+  openssh-client openssh-server iproute2 strace
   ca-certificates chromium wrk
   frr gobgpd
 )

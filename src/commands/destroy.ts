@@ -12,6 +12,7 @@ import { allStages } from "../pipeline/stages/index.js";
 import type { Context } from "../context.js";
 import { println, type App } from "./app.js";
 import { parseSelection, printUrls, runStages } from "./up.js";
+import { tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
 
 /** What destroy would remove, stage by stage (last stage first). */
 async function destroyPlan(base: PipelineBase): Promise<string[]> {
@@ -36,6 +37,7 @@ async function confirmed(ctx: Context, question: string, yes: boolean): Promise<
 interface DestroyFlags {
   yes?: boolean;
   dryRun?: boolean;
+  tlsFingerprint?: string;
 }
 
 export function destroyCommand(app: App): Command {
@@ -43,6 +45,7 @@ export function destroyCommand(app: App): Command {
     .description("take the lab down: walk its stages back, removing only what edgelab created for this inventory")
     .option("-y, --yes", "do not ask for confirmation (CI)")
     .option("--dry-run", "show what would be removed, remove nothing")
+    .addOption(tlsFingerprintOption())
     .addHelpText(
       "after",
       `
@@ -57,7 +60,7 @@ Examples:
     )
     .action(async (options: DestroyFlags, cmd: Command) => {
       const ctx = app.context(cmd);
-      const base = loadPipeline(ctx, { timeoutSeconds: 120, waitSsh: false });
+      const base = loadPipeline(ctx, { timeoutSeconds: 120, waitSsh: false, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) });
       const lines = await destroyPlan(base);
       if (lines.length === 0) {
         if (!ctx.options.json) println(ctx.stdout, `Nothing to destroy for lab ${base.lab.name}.`);
@@ -78,13 +81,14 @@ export function rebuildCommand(app: App): Command {
     .description("destroy the lab and bring it up again (one confirmation; --yes for CI)")
     .option("-y, --yes", "do not ask for confirmation (CI)")
     .option("--timeout <seconds>", "how long a stage may wait for the lab to become ready", "120")
+    .addOption(tlsFingerprintOption())
     .addHelpText("after", `\nExamples:\n  $ edgelab rebuild\n  $ edgelab rebuild -i inventories/lab.yml --yes --json > events.ndjson`)
-    .action(async (options: { yes?: boolean; timeout: string }, cmd: Command) => {
+    .action(async (options: { yes?: boolean; timeout: string; tlsFingerprint?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const timeoutSeconds = Number(options.timeout);
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
-      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: true });
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: true, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) });
       const lines = await destroyPlan(base);
       if (!ctx.options.json) for (const line of lines) println(ctx.stdout, `- ${line}`);
       if (!(await confirmed(ctx, `Destroy${lines.length === 0 ? " (nothing is there)" : " these"} and bring lab ${base.lab.name} up again?`, options.yes === true))) {

@@ -6,12 +6,14 @@ import { ProxmoxClient } from "../providers/proxmox/client.js";
 import { resolveEndpoint } from "../providers/proxmox/endpoint.js";
 import { planLines, planVms } from "../providers/proxmox/plan.js";
 import { readActual } from "../providers/proxmox/read.js";
+import { tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
 import { println, type App } from "./app.js";
 
 export function planCommand(app: App): Command {
   return new Command("plan")
     .description("show what provisioning would change on the Proxmox cluster (reads, never writes)")
     .option("--detailed-exitcode", "exit 3 when there are changes (like terraform plan)")
+    .addOption(tlsFingerprintOption())
     .addHelpText(
       "after",
       `
@@ -21,18 +23,22 @@ this lab and no longer in the inventory), = unchanged, ! conflict (a vmid held b
 not ours), and a summary line.
 
 Endpoint and credentials: PROXMOX_URL, PROXMOX_TOKEN_ID + PROXMOX_TOKEN_SECRET (or
-PROXMOX_VE_API_TOKEN=user@realm!id=secret), PROXMOX_TLS_FINGERPRINT; else the inventory.
+PROXMOX_VE_API_TOKEN=user@realm!id=secret); else the inventory. TLS: --tls-fingerprint, else
+PROXMOX_TLS_FINGERPRINT, else proxmox.tls_fingerprint (a pin of the node certificate's SHA-256,
+whatever signed it); or PROXMOX_CA_FILE / proxmox.ca_file (chain and name checked). Without
+either, an untrusted certificate is refused with its subject, issuer and fingerprint.
 
 Examples:
   $ edgelab plan -i inventories/lab.yml
+  $ edgelab plan -i inventories/lab.yml --tls-fingerprint AB:CD:...:EF
   $ edgelab plan -i inventories/lab.yml --json | jq '.counts'`,
     )
-    .action(async (options: { detailedExitcode?: boolean }, cmd: Command) => {
+    .action(async (options: { detailedExitcode?: boolean; tlsFingerprint?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const { lab, location } = loadLab(ctx);
       if (lab.provider !== "proxmox") throw new UsageError(`${location.display}: provider is ${lab.provider}; plan is for provider proxmox`, "The local lab has nothing to provision: edgelab up.");
-      const client = new ProxmoxClient(resolveEndpoint(lab, ctx.env, location.path));
+      const client = new ProxmoxClient(resolveEndpoint(lab, ctx.env, location.path, { tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) }));
       try {
         const actual = await readActual(client, lab);
         const plan = planVms(lab, actual);

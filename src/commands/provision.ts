@@ -1,14 +1,16 @@
-/** `edgelab provision` and `edgelab destroy`: the Proxmox VMs of the lab. */
+/** `edgelab provision`: the Proxmox VMs of the lab (and what the provision stage and destroy share). */
 import { Command, Option } from "commander";
 import { connect } from "node:net";
-import { EXIT_FAILED, EXIT_USAGE, UsageError } from "../errors.js";
+import { EXIT_FAILED, UsageError } from "../errors.js";
 import { loadLab } from "../pipeline/inventory-file.js";
-import { ProxmoxClient } from "../providers/proxmox/client.js";
+import { HostAccess } from "../pipeline/host-access.js";
+import { normalizeFingerprint, ProxmoxClient } from "../providers/proxmox/client.js";
 import { resolveEndpoint } from "../providers/proxmox/endpoint.js";
-import { labTag } from "../providers/proxmox/mapper.js";
 import { ours, planLines, planVms } from "../providers/proxmox/plan.js";
-import { DEFAULT_PROVISION, Provisioner, type StepEvent } from "../providers/proxmox/provision.js";
-import { readActual } from "../providers/proxmox/read.js";
+import { AUTO_CLONES_PER_STORAGE, DEFAULT_PROVISION, Provisioner, type FailedVm, type ProvisionEvent } from "../providers/proxmox/provision.js";
+import { readActual, readIdentity, type ClusterIdentity } from "../providers/proxmox/read.js";
+import type { ActualVm } from "../providers/proxmox/plan.js";
+import { sleep } from "../util/sleep.js";
 import { table } from "../output.js";
 import type { Context } from "../context.js";
 import type { Lab } from "../model/lab.js";
@@ -21,18 +23,33 @@ function positive(name: string, value: string): number {
   return n;
 }
 
-function proxmoxLab(ctx: Context): { lab: Lab; client: ProxmoxClient; display: string } {
+/** --tls-fingerprint, parsed at the CLI edge (any format users paste). */
+export function tlsFingerprintFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return normalizeFingerprint(value);
+  } catch (err) {
+    throw new UsageError(`--tls-fingerprint: ${(err as Error).message}`, "Give the SHA-256 of the node's certificate, e.g. AA:BB:... (with or without colons).");
+  }
+}
+
+/** The --tls-fingerprint option of every command that talks to Proxmox. */
+export function tlsFingerprintOption(): Option {
+  return new Option("--tls-fingerprint <sha256>", "trust the Proxmox API's certificate with this SHA-256 (pin; wins over PROXMOX_TLS_FINGERPRINT and the inventory)");
+}
+
+function proxmoxLab(ctx: Context, tlsFingerprint: string | undefined): { lab: Lab; client: ProxmoxClient; display: string } {
   const { lab, location } = loadLab(ctx);
   if (lab.provider !== "proxmox") throw new UsageError(`${location.display}: provider is ${lab.provider}; this command is for provider proxmox`, "The local lab is started with edgelab up.");
-  return { lab, client: new ProxmoxClient(resolveEndpoint(lab, ctx.env, location.path)), display: location.display };
+  return { lab, client: new ProxmoxClient(resolveEndpoint(lab, ctx.env, location.path, { tlsFingerprint })), display: location.display };
 }
 
 /** SSH answers when a TCP connection to port 22 opens (the host key is checked later, by Ansible). */
-async function waitForSsh(host: string, port: number, timeoutMs: number): Promise<void> {
+async function waitForSsh(address: string, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host, port, timeout: 3000 });
+      const s = connect({ host: address, port, timeout: 3000 });
       s.once("connect", () => {
         s.destroy();
         resolve(true);
@@ -44,86 +61,163 @@ async function waitForSsh(host: string, port: number, timeoutMs: number): Promis
       s.once("error", () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`SSH on ${host}:${port} did not answer within ${Math.round(timeoutMs / 1000)} s`);
-    await new Promise((r) => setTimeout(r, 2000));
+    if (Date.now() > deadline) throw new Error(`SSH on ${address}:${port} did not answer within ${Math.round(timeoutMs / 1000)} s`);
+    await sleep(2000);
   }
 }
 
-export interface ProvisionOptions {
+/** The provision stage's settings, parsed from the command line. */
+export interface ProvisionFlags {
+  readonly concurrency: number;
+  readonly clonesPerStorage: number | "auto";
+  readonly start: boolean;
+  readonly waitSsh: boolean;
+  readonly destroyOnFailure: boolean;
+  readonly agentTimeoutMs: number;
+  readonly tlsFingerprint: string | undefined;
+}
+
+export const DEFAULT_PROVISION_FLAGS: ProvisionFlags = { concurrency: DEFAULT_PROVISION.concurrency, clonesPerStorage: "auto", start: true, waitSsh: true, destroyOnFailure: false, agentTimeoutMs: DEFAULT_PROVISION.agentTimeoutMs, tlsFingerprint: undefined };
+
+interface RawProvisionOptions {
   concurrency: string;
-  clonesPerTemplate: string;
+  clonesPerStorage: string;
   start: boolean;
   waitSsh: boolean;
   destroyOnFailure?: boolean;
   agentTimeout: string;
+  tlsFingerprint?: string;
 }
 
 export function provisionCommand(app: App): Command {
   return new Command("provision")
     .description("create, update or replace the lab's VMs on Proxmox so they match the inventory (the plan, applied)")
-    .option("--concurrency <n>", "VMs worked on at once", String(DEFAULT_PROVISION.concurrency))
-    .option("--clones-per-template <n>", "clones of one template on one node at once (1 avoids lock timeouts)", String(DEFAULT_PROVISION.clonesPerSource))
+    .option("--concurrency <n>", "VMs configured, resized and started at once", String(DEFAULT_PROVISION.concurrency))
+    .option("--clones-per-storage <n>", `clones at once per target storage (auto: ${AUTO_CLONES_PER_STORAGE.full} for full clones, ${AUTO_CLONES_PER_STORAGE.linked} for linked; a storage that times out on its lock drops to 1)`, "auto")
     .option("--no-start", "do not start the VMs (nor wait for their guest agent and SSH)")
     .option("--no-wait-ssh", "do not wait for SSH to answer on each VM's address")
     .option("--destroy-on-failure", "remove the VMs this run created if anything fails")
     .addOption(new Option("--agent-timeout <seconds>", "how long to wait for a VM's guest agent to report its address").default("300"))
+    .addOption(tlsFingerprintOption())
     .addHelpText(
       "after",
       `
-Clones run one at a time per template and node (configurable); the rest runs concurrently. Tasks
-are polled to completion; lock timeouts and proxy errors are retried with backoff. Every change
-is read back. Re-running on a converged lab changes nothing and says so.
+Clones run a few at a time per target storage (full clones share its bandwidth; after a lock
+timeout that storage gets one at a time); the rest runs concurrently. Tasks are polled to
+completion; steps that are safe to repeat (configure, resize, start, shutdown/stop, destroy) are
+retried with backoff when their task fails, after re-reading the VM; a clone is retried only
+after checking what holds its vmid. Every change is read back. Re-running on a converged lab
+changes nothing and says so.
+
+Against edgelab's simulator (proxmox-sim) the run is a rehearsal: steps that would contact the
+VMs themselves (the SSH wait) are skipped and listed, since those addresses are not the
+simulator's.
 
 Examples:
   $ edgelab provision -i inventories/lab.yml
+  $ edgelab provision -i inventories/lab.yml --tls-fingerprint 'sha256 Fingerprint=AB:CD:...'
   $ edgelab provision -i inventories/lab.yml --destroy-on-failure --json > events.jsonl`,
     )
-    .action(async (options: ProvisionOptions, cmd: Command) => {
-      await runProvision(app, app.context(cmd), options);
+    .action(async (options: RawProvisionOptions, cmd: Command) => {
+      const clones = options.clonesPerStorage === "auto" ? "auto" : positive("clones-per-storage", options.clonesPerStorage);
+      await runProvision(app, app.context(cmd), {
+        concurrency: positive("concurrency", options.concurrency),
+        clonesPerStorage: clones,
+        start: options.start,
+        waitSsh: options.waitSsh,
+        destroyOnFailure: options.destroyOnFailure === true,
+        agentTimeoutMs: positive("agent-timeout", options.agentTimeout) * 1000,
+        tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint),
+      });
     });
 }
 
-/** The provision stage: plan, apply, report. Shared by `provision` and `up` (provider proxmox). */
-export async function runProvision(app: App, ctx: Context, options: ProvisionOptions): Promise<void> {
+/** Hosts are contacted only on a real cluster: against the simulator the run is a rehearsal. */
+export function hostAccessFor(identity: ClusterIdentity, url: string): HostAccess {
+  if (identity.simulator === undefined) return HostAccess.direct();
+  return HostAccess.rehearsal(`rehearsal: ${url} is ${identity.simulator.name} (its GET /version says so), so the lab's VMs exist only inside it and their addresses belong to other machines`);
+}
+
+function retryText(e: Extract<ProvisionEvent, { kind: "retry" }>): string {
+  return `${e.step}: retry ${e.attempt}/${e.of} in ${(e.delayMs / 1000).toFixed(1)} s (${e.error})`;
+}
+
+/**
+ * The provision stage: plan, apply, report. Shared by `provision` and `up` (provider proxmox).
+ * Returns the HostAccess the stages after it must go through to contact the lab's hosts, and how
+ * many VMs the plan changed.
+ */
+export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags): Promise<{ access: HostAccess; changes: number }> {
   const s = app.style(ctx);
-  const { lab, client, display } = proxmoxLab(ctx);
+  const { lab, client, display } = proxmoxLab(ctx, flags.tlsFingerprint);
   const started = Date.now();
   try {
+    const identity = await readIdentity(client);
+    const access = hostAccessFor(identity, lab.proxmox === undefined ? "the API" : (ctx.env["PROXMOX_URL"] ?? lab.proxmox.url));
     const plan = planVms(lab, await readActual(client, lab));
     const emit = (event: Record<string, unknown>): void => println(ctx.stdout, JSON.stringify(event));
-    if (ctx.options.json) emit({ event: "plan", counts: plan.counts });
-    else for (const line of planLines(plan)) println(ctx.stdout, line.startsWith("Plan:") ? s.bold(line) : line);
-    if (plan.counts.conflict > 0) {
-      app.exitCode = EXIT_USAGE;
-      return;
+    if (ctx.options.json) emit({ event: "plan", counts: plan.counts, ...(access.isRehearsal ? { rehearsal: true } : {}) });
+    else {
+      for (const line of planLines(plan)) println(ctx.stdout, line.startsWith("Plan:") ? s.bold(line) : line);
+      if (access.isRehearsal) println(ctx.stdout, s.dim(`Rehearsal against ${identity.simulator?.name ?? "the simulator"}: steps that would contact the VMs at their addresses are skipped.`));
     }
     const changes = plan.counts.create + plan.counts.update + plan.counts.replace + plan.counts.delete;
     const times = new Map<string, { first: number; last: number; step: string }>();
     const live = new LiveRows(ctx.stderr, started);
-    const onStep = (e: StepEvent): void => {
-      const t = times.get(e.host) ?? { first: e.at, last: e.at, step: e.step };
-      times.set(e.host, { first: t.first, last: e.at, step: e.step });
-      if (ctx.options.json) emit({ event: "step", host: e.host, vmid: e.vmid, step: e.step, seconds: (e.at - started) / 1000 });
-      else live.update(e.host, ctx.stderr.isTTY ? `${e.step} (${((e.at - t.first) / 1000).toFixed(1)} s)` : e.step, e.at);
+    const show = (host: string, vmid: number, text: string, at: number, record: Record<string, unknown>): void => {
+      const t = times.get(host) ?? { first: at, last: at, step: text };
+      times.set(host, { first: t.first, last: at, step: text });
+      if (ctx.options.json) emit({ ...record, host, vmid, seconds: (at - started) / 1000 });
+      else live.update(host, ctx.stderr.isTTY ? `${text} (${((at - t.first) / 1000).toFixed(1)} s)` : text, at);
     };
-    const provisioner = new Provisioner(client, lab, { ...DEFAULT_PROVISION, concurrency: positive("concurrency", options.concurrency), clonesPerSource: positive("clones-per-template", options.clonesPerTemplate), start: options.start, agentTimeoutMs: positive("agent-timeout", options.agentTimeout) * 1000 }, onStep);
+    const onEvent = (e: ProvisionEvent): void => {
+      switch (e.kind) {
+        case "step":
+          show(e.host, e.vmid, e.detail === undefined ? e.step : `${e.step} ${e.detail}`, e.at, { event: "step", step: e.step, ...(e.detail === undefined ? {} : { detail: e.detail }) });
+          break;
+        case "retry":
+          show(e.host, e.vmid, retryText(e), e.at, { event: "retry", step: e.step, attempt: e.attempt, of: e.of, exitstatus: e.error, delaySeconds: e.delayMs / 1000 });
+          break;
+        case "storage":
+          if (ctx.options.json) emit({ event: "storage", storage: e.storage, clonesAtOnce: e.clonesAtOnce, reason: e.reason, seconds: (e.at - started) / 1000 });
+          else println(ctx.stderr, s.yellow(`  ${e.reason}`));
+          break;
+        case "done":
+          show(e.host, e.vmid, "done", e.at, { event: "step", step: "done" });
+          break;
+        case "failed":
+          show(e.host, e.vmid, `failed in ${e.step}: ${e.error}`, e.at, { event: "failed", step: e.step, error: e.error });
+          break;
+      }
+    };
+    access.onSkip((skip) => {
+      const vmid = lab.hosts.find((h) => h.name === skip.host)?.vm?.vmid ?? 0;
+      show(skip.host, vmid, `${skip.step}: skipped (rehearsal)`, Date.now(), { event: "skipped", step: skip.step, address: skip.address, reason: skip.reason });
+    });
+    // Against the simulator, poll on its clock (a rehearsal at --time-scale 0.01 runs 100× faster).
+    const scale = identity.simulator?.timeScale ?? 1;
+    const options = { ...DEFAULT_PROVISION, concurrency: flags.concurrency, clonesPerStorage: flags.clonesPerStorage, start: flags.start, agentTimeoutMs: flags.agentTimeoutMs, pollMs: Math.max(5, DEFAULT_PROVISION.pollMs * scale), backoffMs: Math.max(5, DEFAULT_PROVISION.backoffMs * scale) };
+    const provisioner = new Provisioner(client, lab, options, onEvent);
     const result = await provisioner.apply(plan);
-    const failed = [...result.failed];
-    if (failed.length === 0 && options.start && options.waitSsh) {
+    const failed: FailedVm[] = [...result.failed];
+    if (failed.length === 0 && flags.start && flags.waitSsh) {
       await Promise.all(
         lab.hosts.map(async (h) => {
           if (h.vm === undefined) return;
-          onStep({ host: h.name, vmid: h.vm.vmid, step: "wait for SSH", at: Date.now() });
+          const vmid = h.vm.vmid;
           try {
-            await waitForSsh(h.address, h.sshPort, 300_000);
-            onStep({ host: h.name, vmid: h.vm.vmid, step: "SSH answers", at: Date.now() });
+            const reached = await access.reach({ name: h.name, address: h.address }, "wait for SSH", async (address) => {
+              show(h.name, vmid, "wait for SSH", Date.now(), { event: "step", step: "wait for SSH" });
+              await waitForSsh(address, h.sshPort, 300_000);
+            });
+            if (reached.reached) show(h.name, vmid, "SSH answers", Date.now(), { event: "step", step: "SSH answers" });
           } catch (err) {
-            failed.push({ host: h.name, vmid: h.vm.vmid, step: "wait for SSH", error: (err as Error).message });
+            failed.push({ host: h.name, vmid, step: "wait for SSH", error: (err as Error).message });
           }
         }),
       );
     }
-    if (failed.length > 0 && options.destroyOnFailure === true && result.created.length > 0) {
+    if (failed.length > 0 && flags.destroyOnFailure && result.created.length > 0) {
       for (const vmid of result.created) {
         const host = lab.hosts.find((h) => h.vm?.vmid === vmid);
         try {
@@ -134,62 +228,53 @@ export async function runProvision(app: App, ctx: Context, options: ProvisionOpt
       }
     }
     const seconds = (Date.now() - started) / 1000;
+    const summary = access.summary();
     if (ctx.options.json) {
-      emit({ event: "done", seconds, created: result.created, failed, destroyedOnFailure: failed.length > 0 && options.destroyOnFailure === true ? result.created : [] });
+      emit({ event: "done", seconds, created: result.created, failed, destroyedOnFailure: failed.length > 0 && flags.destroyOnFailure ? result.created : [], ...(summary === undefined ? {} : { rehearsal: true, skipped: access.skipped, summary }) });
     } else {
       if (changes === 0 && failed.length === 0) println(ctx.stdout, `Nothing to change: ${plan.counts.unchanged} VMs of ${display} match the inventory.`);
       println(ctx.stdout, table([["HOST", "LAST STEP", "SECONDS"].map((h) => s.bold(h)), ...[...times].map(([host, t]) => [host, t.step, ((t.last - t.first) / 1000).toFixed(1)])]));
       if (failed.length > 0) {
         println(ctx.stderr, s.red(`\n${failed.length} failed:`));
         for (const f of failed) println(ctx.stderr, `  ${f.host} (vmid ${f.vmid}), step ${f.step}: ${f.error}`);
-        println(ctx.stderr, `Created by this run: ${result.created.join(", ") || "none"}${options.destroyOnFailure === true ? " (destroyed again)" : " (kept; run again to converge, or pass --destroy-on-failure)"}`);
+        println(ctx.stderr, `Created by this run: ${result.created.join(", ") || "none"}${flags.destroyOnFailure ? " (destroyed again)" : " (kept; run again to converge, or pass --destroy-on-failure)"}`);
+      }
+      if (summary !== undefined) {
+        const steps = [...new Set(access.skipped.map((k) => k.step))];
+        for (const step of steps) println(ctx.stdout, `Skipped: ${step} on ${access.skipped.filter((k) => k.step === step).length} host(s) — ${access.rehearsal ?? ""}.`);
+        println(ctx.stdout, s.bold(summary));
       }
       println(ctx.stdout, `${failed.length === 0 ? s.green("✔") : s.red("✖")} ${seconds.toFixed(1)} s`);
     }
     if (failed.length > 0) app.exitCode = EXIT_FAILED;
+    return { access, changes };
   } finally {
     client.close();
   }
 }
 
-export function destroyCommand(app: App): Command {
-  return new Command("destroy")
-    .description("shut down and delete the VMs tagged for this lab (only those)")
-    .option("-y, --yes", "do not ask for confirmation")
-    .option("--dry-run", "show what would be deleted")
-    .addHelpText("after", `\nOnly VMs carrying this lab's tag are touched; a VM with the right vmid but no tag is left alone.\n\nExamples:\n  $ edgelab destroy -i inventories/lab.yml --dry-run\n  $ edgelab destroy -i inventories/lab.yml --yes`)
-    .action(async (options: { yes?: boolean; dryRun?: boolean }, cmd: Command) => {
-      const ctx = app.context(cmd);
-      const { lab, client } = proxmoxLab(ctx);
-      try {
-        const victims = (await readActual(client, lab)).filter((vm) => !vm.template && ours(lab, vm));
-        const lines = victims.map((vm) => `- delete ${vm.config.name} (vmid ${vm.vmid} on ${vm.node}, ${vm.status})`);
-        if (victims.length === 0) {
-          println(ctx.stdout, `No VM is tagged ${labTag(lab)}: nothing to destroy.`);
-          return;
-        }
-        for (const line of lines) println(ctx.stdout, line);
-        if (options.dryRun === true) {
-          println(ctx.stdout, `Dry run: ${victims.length} VM(s) would be deleted.`);
-          return;
-        }
-        if (options.yes !== true) {
-          if (!process.stdin.isTTY) throw new UsageError(`refusing to delete ${victims.length} VM(s) without confirmation`, "Pass --yes (or run interactively).");
-          const { confirm } = await import("@inquirer/prompts");
-          if (!(await confirm({ message: `Delete these ${victims.length} VM(s)?`, default: false }))) {
-            println(ctx.stdout, "Nothing deleted.");
-            return;
-          }
-        }
-        const provisioner = new Provisioner(client, lab, DEFAULT_PROVISION, (e) => println(ctx.stderr, `  ${e.host}: ${e.step}`));
-        const failed: string[] = [];
-        await Promise.all(victims.map((vm) => provisioner.destroyVm(vm.config.name, vm.vmid, vm.node).catch((err: unknown) => failed.push(`${vm.config.name} (vmid ${vm.vmid}): ${(err as Error).message}`))));
-        if (failed.length > 0) {
-          for (const f of failed) println(ctx.stderr, f);
-          app.exitCode = EXIT_FAILED;
-        } else println(ctx.stdout, `${victims.length} VM(s) deleted.`);
-      } finally {
-        client.close();
-      }
-    });
+/** The lab's VMs on the cluster that carry its tag: what destroy may delete (templates never). */
+export async function taggedVms(ctx: Context, tlsFingerprint: string | undefined): Promise<{ lab: Lab; client: ProxmoxClient; victims: readonly ActualVm[] }> {
+  const { lab, client } = proxmoxLab(ctx, tlsFingerprint);
+  try {
+    return { lab, client, victims: (await readActual(client, lab)).filter((vm) => !vm.template && ours(lab, vm)) };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
+export function victimLine(vm: ActualVm): string {
+  return `delete ${vm.config.name} (vmid ${vm.vmid} on ${vm.node}, ${vm.status})`;
+}
+
+/** Shuts down and deletes the VMs (all at once); returns one line per VM that could not be. */
+export async function destroyVms(client: ProxmoxClient, lab: Lab, victims: readonly ActualVm[], progress: (host: string, text: string) => void): Promise<string[]> {
+  const provisioner = new Provisioner(client, lab, DEFAULT_PROVISION, (e) => {
+    if (e.kind === "step") progress(e.host, `${e.step}${e.detail === undefined ? "" : ` ${e.detail}`}`);
+    else if (e.kind === "retry") progress(e.host, retryText(e));
+  });
+  const failed: string[] = [];
+  await Promise.all(victims.map((vm) => provisioner.destroyVm(vm.config.name, vm.vmid, vm.node).catch((err: unknown) => failed.push(`${vm.config.name} (vmid ${vm.vmid}): ${(err as Error).message}`))));
+  return failed;
 }

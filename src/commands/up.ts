@@ -14,6 +14,7 @@ import { streamUrls } from "../pipeline/stages/local.js";
 import type { StreamUrls } from "../providers/local/plan.js";
 import type { Context } from "../context.js";
 import { println, type App } from "./app.js";
+import { tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
 
 function stageName(flag: string, value: string): StageName {
   const name = value.trim();
@@ -79,6 +80,7 @@ export function upCommand(app: App): Command {
     .option("--force", "run the selected stages even if their inputs did not change")
     .addOption(new Option("--timeout <seconds>", "how long a stage may wait for the lab to become ready").default("120"))
     .option("--no-wait-ssh", "provider proxmox: do not wait for SSH on the new VMs")
+    .addOption(tlsFingerprintOption())
     .addHelpText(
       "after",
       `
@@ -103,13 +105,13 @@ Examples:
   $ edgelab up --json > events.ndjson
   $ edgelab status && edgelab smoke && edgelab down`,
     )
-    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean }, cmd: Command) => {
+    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const timeoutSeconds = Number(options.timeout);
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
       const selection = parseSelection(options);
-      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh });
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) });
       const { exitCode, urls } = await runStages(app, base, { command: "up", selection, dryRun: options.dryRun === true, force: options.force === true });
       app.exitCode = exitCode;
       if (exitCode === 0 && options.dryRun !== true && !ctx.options.json) printUrls(ctx, s, urls);

@@ -61,6 +61,8 @@ export interface PipelineOptions {
   /** Seconds a stage may wait for the lab to become ready. */
   readonly timeoutSeconds: number;
   readonly waitSsh: boolean;
+  /** --tls-fingerprint for the Proxmox API (normalized), over the environment and the inventory. */
+  readonly tlsFingerprint?: string | undefined;
 }
 
 /** A line of progress: per host when `host` is set (a sub-row on a terminal). */

@@ -5,11 +5,10 @@
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { desiredVm, toApiConfig } from "../../src/providers/proxmox/mapper.js";
 import { DEFAULT_DURATIONS, NO_FAULTS, ProxmoxSimulator } from "../../src/providers/proxmox/simulator.js";
 import { cli } from "../helpers/cli.js";
-import { labFrom } from "../helpers/dataplane.js";
 import { labData, ROOT } from "../helpers/inventory.js";
+import { SEED_LAB_VMS } from "../helpers/proxmox-wire.js";
 
 const HOST = "127.0.237.30";
 const PORT = 18792;
@@ -19,13 +18,9 @@ const env = { ...process.env, PROXMOX_URL: `http://${HOST}:${PORT}`, PROXMOX_VE_
 
 // The cluster: the template, two of the lab's VMs as edgelab left them (one since resized by
 // hand), a VM of someone else's, and a leftover VM of this lab.
-const lab = labFrom(labData());
-const converged = (index: number, override: Record<string, string> = {}) => {
-  const host = lab.hosts[index];
-  const desired = host === undefined ? undefined : desiredVm(lab, host);
-  if (host?.vm === undefined || desired === undefined) throw new Error("fixture");
-  const params = Object.fromEntries(Object.entries(toApiConfig(desired)).map(([k, v]) => [k, String(v)]));
-  return { vmid: host.vm.vmid, node: "pve01", status: "running" as const, config: { ...params, net0: `virtio=BC:24:11:00:00:0${index},bridge=vmbr0,tag=${host.vm.vlan}`, scsi0: `ssd02-4T:vm-${host.vm.vmid}-disk-0,size=32G`, ...override } };
+const converged = (index: 0 | 1, override: Record<string, string> = {}) => {
+  const vm = SEED_LAB_VMS[index];
+  return { vmid: vm.vmid, node: "pve01", status: "running" as const, config: { ...vm.config, ...override } };
 };
 const sim = new ProxmoxSimulator(
   {
@@ -82,10 +77,11 @@ describe("edgelab provision and destroy against the simulator (CLI)", () => {
   const FAST_HOST = "127.0.237.31";
   const FAST_PORT = 18793;
   const fastEnv = { ...env, PROXMOX_URL: `http://${FAST_HOST}:${FAST_PORT}` };
-  const fastDurations = { clone: 50, config: 5, start: 20, stop: 10, shutdown: 20, destroy: 10, resize: 5, bootToAgent: 50 };
+  // A clock 200× faster than real time: the CLI reads the scale from GET /version and polls on it.
+  const fastDurations = { ...DEFAULT_DURATIONS };
   const fast = new ProxmoxSimulator(
-    { nodes: [{ name: "pve01", storages: [{ id: "ssd02-4T", shared: false, totalGiB: 4000 }] }], vms: [{ vmid: 9000, node: "pve01", template: true, config: { name: "tpl", scsi0: "ssd02-4T:base-9000-disk-0,size=4G", net0: "virtio=BC:24:11:90:00:01,bridge=vmbr0", agent: "1" } }] },
-    { seed: 5, durations: fastDurations, faults: { ...NO_FAULTS }, resourcesLagMs: 0, tokens: [TOKEN], users: [] },
+    { nodes: [{ name: "pve01", storages: [{ id: "ssd02-4T", shared: false, totalGiB: 4000 }] }], vms: [{ vmid: 9000, node: "pve01", template: true, config: { name: "tpl", scsi0: "ssd02-4T:base-9000-disk-0,size=3584M", net0: "virtio=BC:24:11:90:00:01,bridge=vmbr0", agent: "1" } }] },
+    { seed: 5, durations: fastDurations, faults: { ...NO_FAULTS }, resourcesLagMs: 2000, timeScale: 0.005, tokens: [TOKEN], users: [] },
   );
   let fastServer: Server;
   beforeAll(async () => {
@@ -130,14 +126,14 @@ describe("edgelab provision and destroy against the simulator (CLI)", () => {
     const dir = mkdtempSync(join(tmpdir(), "edgelab-fail-"));
     const file = join(dir, "lab.yml");
     writeFileSync(file, stringify(failing));
-    fastDurations.bootToAgent = 60_000; // the new VM's guest agent never answers in time
+    fastDurations.bootToAgent = 10_000_000; // the new VM's guest agent never answers in time
     try {
       const r = await cli(["provision", "-i", file, "--no-wait-ssh", "--destroy-on-failure", "--agent-timeout", "1"], { env: fastEnv });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/north-lab-k3s01 \(vmid 3077\), step configure: VM 3077 \(north-lab-k3s01\): the guest agent did not report 172\.16\.222\.77 within 1 s/);
+      expect(r.stderr).toMatch(/north-lab-k3s01 \(vmid 3077\), step wait for guest agent: VM 3077 \(north-lab-k3s01\): the guest agent did not report 172\.16\.222\.77 within 1 s/);
       expect(r.stderr).toMatch(/Created by this run: 3077 \(destroyed again\)/);
     } finally {
-      fastDurations.bootToAgent = 50;
+      fastDurations.bootToAgent = DEFAULT_DURATIONS.bootToAgent;
       rmSync(dir, { recursive: true, force: true });
     }
     const resources = (await (await fetch(`http://${FAST_HOST}:${FAST_PORT}/api2/json/cluster/resources?type=vm`, { headers: { Authorization: `PVEAPIToken=${TOKEN.id}=${TOKEN.secret}` } })).json()) as { data: { vmid: number }[] };

@@ -1,6 +1,7 @@
 /**
  * The simulator over real HTTP, driven by the real `proxmox-api` client: envelope, errors,
- * auth, tasks, locks, guest-agent states. Time is simulated (an injected clock).
+ * auth, tasks, locks, the clone model, guest-agent states and commands. Time is simulated (an
+ * injected clock).
  */
 import type { Server } from "node:http";
 import proxmoxApi from "proxmox-api";
@@ -19,7 +20,10 @@ const advance = (ms: number): void => {
 const sim = new ProxmoxSimulator(
   {
     nodes: [{ name: "pve01", storages: [{ id: "local-lvm", shared: false, totalGiB: 500 }, { id: "ceph", shared: true, totalGiB: 2000 }] }, { name: "pve02", storages: [{ id: "local-lvm", shared: false, totalGiB: 500 }] }],
-    vms: [{ vmid: 9000, node: "pve01", template: true, config: { name: "debian12-ci", cores: "2", memory: "2048", scsi0: "local-lvm:base-9000-disk-0,size=4G", net0: "virtio=BC:24:11:00:00:01,bridge=vmbr0", ide2: "local-lvm:vm-9000-cloudinit,media=cdrom", agent: "1" } }],
+    vms: [
+      { vmid: 9000, node: "pve01", template: true, config: { name: "debian12-ci", cores: "2", memory: "2048", scsi0: "local-lvm:base-9000-disk-0,size=4G", net0: "virtio=BC:24:11:00:00:01,bridge=vmbr0", ide2: "local-lvm:vm-9000-cloudinit,media=cdrom", agent: "1" } },
+      { vmid: 8000, node: "pve01", status: "running", config: { name: "running-source", scsi0: "ceph:vm-8000-disk-0,size=1G" } },
+    ],
   },
   { seed: 7, durations: DEFAULT_DURATIONS, faults: { ...NO_FAULTS }, resourcesLagMs: 2000, tokens: [TOKEN], users: [{ username: "root@pam", password: "hunter2" }], now: () => clock },
 );
@@ -37,13 +41,22 @@ async function task(upid: string, nodeName = "pve01"): Promise<{ status: string;
 }
 
 describe("envelope, auth and errors", () => {
-  it("answers with data through the real client", async () => {
-    expect((await api.version.$get()).version).toBe("8.2.4");
+  it("answers with data through the real client, and says in GET /version that it is the simulator", async () => {
+    const version = await api.version.$get();
+    expect(version).toMatchObject({ version: "8.2.4", release: "8.2", "edgelab-simulator": { name: "edgelab proxmox-sim", timeScale: 1 } });
     expect((await api.nodes.$get()).map((n) => n.node)).toEqual(["pve01", "pve02"]);
   });
-  it("answers 401 with the reason phrase for a bad token", async () => {
+  it("answers 401 with the reason phrase for a bad token, after the configured delay", async () => {
     const bad = proxmoxApi({ host: HOST, port: PORT, schema: "http", tokenID: TOKEN.id, tokenSecret: "00000000-0000-0000-0000-000000000000" });
     await expect(bad.nodes.$get()).rejects.toThrow(/401 authentication failure/);
+    sim.faults.authDelayMs = 300;
+    try {
+      const started = Date.now();
+      await expect(bad.nodes.$get()).rejects.toThrow(/401 authentication failure/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    } finally {
+      sim.faults.authDelayMs = 0;
+    }
   });
   it("logs in with a ticket and requires the CSRF token on writes", async () => {
     const ticketed = proxmoxApi({ host: HOST, port: PORT, schema: "http", username: "root@pam", password: "hunter2" });
@@ -66,7 +79,7 @@ describe("envelope, auth and errors", () => {
 });
 
 describe("clone, config, resize, power, agent, destroy", () => {
-  it("clones as a task; the new VM is locked until the task ends", async () => {
+  it("clones as a task; the new VM is locked until the task ends; a lone full clone of 4 GiB at 200 MiB/s takes 20.48 s", async () => {
     const upid = await node.qemu.$(9000).clone.$post({ newid: 3001, name: "lab-k3s01", full: true, storage: "local-lvm" });
     expect(upid).toMatch(/^UPID:pve01:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:qmclone:9000:edgelab@pve:$/);
     expect(await task(upid)).toMatchObject({ status: "running" });
@@ -74,7 +87,9 @@ describe("clone, config, resize, power, agent, destroy", () => {
     await expect(node.qemu.$(3001).config.$put({ cores: 4 })).rejects.toThrow(/VM is locked \(clone\)/);
     const resources = (await api.cluster.resources.$get({ type: "vm" })).find((r) => r.vmid === 3001);
     expect(resources?.status).toBe("unknown");
-    advance(DEFAULT_DURATIONS.clone);
+    advance(20_400);
+    expect(await task(upid)).toMatchObject({ status: "running" });
+    advance(80);
     expect(await task(upid)).toMatchObject({ status: "stopped", exitstatus: "OK" });
     const config = await node.qemu.$(3001).config.$get();
     expect(config.lock).toBeUndefined();
@@ -86,13 +101,57 @@ describe("clone, config, resize, power, agent, destroy", () => {
     await expect(node.qemu.$(9000).clone.$post({ newid: 3002, storage: "local-lvm" })).rejects.toThrow(/parameter 'storage' not allowed for linked clones/);
     await expect(node.qemu.$(9000).clone.$post({ newid: 3002, full: true, target: "pve02" })).rejects.toThrow(/can't clone VM to node 'pve02' \(VM uses local storage\)/);
   });
-  it("times out a second clone of the same source while the first runs", async () => {
-    const first = await node.qemu.$(9000).clone.$post({ newid: 3002, name: "a", full: true });
-    const second = await node.qemu.$(9000).clone.$post({ newid: 3003, name: "b", full: true });
-    advance(DEFAULT_DURATIONS.clone);
+  it("locks a stopped template shared: two full clones of it run at once, sharing the storage's bandwidth", async () => {
+    const first = await node.qemu.$(9000).clone.$post({ newid: 3002, name: "a", full: true, storage: "ceph" });
+    const second = await node.qemu.$(9000).clone.$post({ newid: 3003, name: "b", full: true, storage: "ceph" });
+    // Each gets 100 MiB/s: 4 GiB takes 40.96 s instead of 20.48 s.
+    advance(40_900);
+    expect([await task(first), await task(second)]).toMatchObject([{ status: "running" }, { status: "running" }]);
+    advance(100);
+    expect([await task(first), await task(second)]).toMatchObject([{ exitstatus: "OK" }, { exitstatus: "OK" }]);
+    expect((await node.qemu.$(3003).config.$get()).scsi0).toBe("ceph:vm-3003-disk-0,size=4G");
+  });
+  it("locks a running source exclusively: a second clone of it times out on the lock after 1 s, and leaves nothing", async () => {
+    const first = await node.qemu.$(8000).clone.$post({ newid: 3010, name: "c1", full: true, storage: "ceph" });
+    const second = await node.qemu.$(8000).clone.$post({ newid: 3011, name: "c2", full: true, storage: "ceph" });
+    advance(1000);
+    expect(await task(second)).toMatchObject({ status: "stopped", exitstatus: "clone failed: can't lock file '/var/lock/qemu-server/lock-8000.conf' - got timeout" });
+    await expect(node.qemu.$(3011).config.$get()).rejects.toThrow(/does not exist/);
+    advance(5120);
     expect(await task(first)).toMatchObject({ exitstatus: "OK" });
-    expect(await task(second)).toMatchObject({ exitstatus: "clone failed: can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout" });
-    await expect(node.qemu.$(3003).config.$get()).rejects.toThrow(/does not exist/);
+  });
+  it("takes about a second for a linked clone, on the template's storage", async () => {
+    const upid = await node.qemu.$(9000).clone.$post({ newid: 3020, name: "linked" });
+    advance(999);
+    expect(await task(upid)).toMatchObject({ status: "running" });
+    advance(1);
+    expect(await task(upid)).toMatchObject({ exitstatus: "OK" });
+    expect((await node.qemu.$(3020).config.$get()).scsi0).toBe("local-lvm:base-9000-disk-0/vm-3020-disk-0,size=4G");
+  });
+  it("times out clones on a busy storage's lock at the configured rate; another storage is unaffected", async () => {
+    // Every other clone on the same storage makes a timeout certain; alone, none.
+    const contended = new ProxmoxSimulator(
+      { nodes: [{ name: "pve01", storages: [{ id: "local-lvm", totalGiB: 500 }, { id: "nvme", totalGiB: 500 }] }], vms: [{ vmid: 9000, node: "pve01", template: true, config: { name: "t", scsi0: "local-lvm:base-9000-disk-0,size=1G" } }] },
+      { seed: 1, durations: DEFAULT_DURATIONS, faults: NO_FAULTS, model: { storageLockRatePerClone: 1 }, resourcesLagMs: 0, tokens: [TOKEN], users: [], now: () => clock },
+    );
+    const s = await contended.listen(PORT + 51, HOST);
+    try {
+      const capi = proxmoxApi({ host: HOST, port: PORT + 51, schema: "http", tokenID: TOKEN.id, tokenSecret: TOKEN.secret });
+      const t = capi.nodes.$("pve01").qemu.$(9000);
+      const status = (upid: string) => capi.nodes.$("pve01").tasks.$(upid).status.$get();
+      const alone = await t.clone.$post({ newid: 101, name: "alone" });
+      const crowded = await t.clone.$post({ newid: 102, name: "crowded" });
+      const elsewhere = await t.clone.$post({ newid: 103, name: "elsewhere", full: true, storage: "nvme" });
+      advance(1000);
+      expect(await status(alone)).toMatchObject({ exitstatus: "OK" });
+      expect(await status(crowded)).toMatchObject({ status: "running" });
+      advance(9000);
+      expect(await status(crowded)).toMatchObject({ exitstatus: "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout" });
+      expect(await status(elsewhere)).toMatchObject({ exitstatus: "OK" });
+      expect(contended.injected.storageLockTimeouts).toBe(1);
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()));
+    }
   });
   it("stores NICs with a generated MAC and accepts only encoded sshkeys", async () => {
     await node.qemu.$(3001).config.$put({ net0: "virtio,bridge=vmbr0,tag=221", ipconfig0: "ip=172.16.221.38/24,gw=172.16.221.1", sshkeys: encodeSshKeys(["ssh-ed25519 AAAA alice"]) });
@@ -119,6 +178,59 @@ describe("clone, config, resize, power, agent, destroy", () => {
     const again = await node.qemu.$(3001).status.start.$post();
     advance(DEFAULT_DURATIONS.start);
     expect(await task(again)).toMatchObject({ exitstatus: "VM 3001 already running" });
+    const template = await node.qemu.$(9000).status.start.$post();
+    advance(DEFAULT_DURATIONS.start);
+    expect(await task(template)).toMatchObject({ exitstatus: "you can't start a vm if it's a template" });
+  });
+  it("runs commands through the guest agent: agent/exec gives a pid, agent/exec-status the exit, output and errors", async () => {
+    const agent = node.qemu.$(3001).agent;
+    const { pid } = await agent.exec.$post({ command: ["cat", "/etc/hostname"] });
+    expect(typeof pid).toBe("number");
+    expect(await agent["exec-status"].$get({ pid })).toEqual({ exited: 0 });
+    advance(DEFAULT_DURATIONS.exec);
+    expect(await agent["exec-status"].$get({ pid })).toEqual({ exited: 1, exitcode: 0, "out-data": "lab-k3s01\n" });
+    // qemu-ga forgets a process once its exit was read.
+    await expect(agent["exec-status"].$get({ pid })).rejects.toThrow(/500 VM 3001 qmp command 'guest-exec-status' failed - Invalid parameter 'pid'/);
+    const run = async (command: string[], input?: string) => {
+      const started = await agent.exec.$post({ command, ...(input === undefined ? {} : { "input-data": input }) });
+      advance(DEFAULT_DURATIONS.exec);
+      return agent["exec-status"].$get({ pid: started.pid });
+    };
+    expect(await run(["/bin/cat"], "from stdin\n")).toEqual({ exited: 1, exitcode: 0, "out-data": "from stdin\n" });
+    expect(await run(["cat", "/etc/ssh/ssh_host_dsa_key.pub"])).toEqual({ exited: 1, exitcode: 1, "err-data": "cat: /etc/ssh/ssh_host_dsa_key.pub: No such file or directory\n" });
+    expect(await run(["sh", "-c", "uptime"])).toEqual({ exited: 1, exitcode: 127, "err-data": "sh: 1: uptime: not found\n" });
+    await expect(agent.exec.$post({ command: ["/usr/bin/systemctl", "status"] })).rejects.toThrow(/500 VM 3001 qmp command 'guest-exec' failed - Guest agent command failed, error was 'Failed to execute child process "\/usr\/bin\/systemctl" \(No such file or directory\)'/);
+    const noCommand = await fetch(`http://${HOST}:${PORT}/api2/json/nodes/pve01/qemu/3001/agent/exec`, { method: "POST", headers: { Authorization: `PVEAPIToken=${TOKEN.id}=${TOKEN.secret}` }, body: new URLSearchParams({ "input-data": "x" }) });
+    expect([noCommand.status, noCommand.statusText]).toEqual([400, "Parameter verification failed."]);
+  });
+  it("gives each VM its own SSH host keys, readable with the shell's globbing, the same on every read", async () => {
+    const agent = node.qemu.$(3001).agent;
+    const read = async (vm: typeof agent) => {
+      const { pid } = await vm.exec.$post({ command: ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"] });
+      advance(DEFAULT_DURATIONS.exec);
+      return (await vm["exec-status"].$get({ pid }))["out-data"] as string;
+    };
+    const keys = (await read(agent)).trim().split("\n");
+    // ecdsa, ed25519, rsa: the glob's order.
+    expect(keys.map((k) => k.split(" ")[0])).toEqual(["ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa"]);
+    expect(keys.every((k) => k.endsWith(" root@lab-k3s01"))).toBe(true);
+    expect((await read(agent)).trim().split("\n")).toEqual(keys);
+    // Another VM (the linked clone, booted here) has other keys.
+    const other = node.qemu.$(3020);
+    await other.config.$put({ agent: "1" });
+    await other.status.start.$post();
+    advance(DEFAULT_DURATIONS.start + DEFAULT_DURATIONS.bootToAgent);
+    const otherKeys = (await read(other.agent)).trim().split("\n");
+    expect(otherKeys).toHaveLength(3);
+    expect(otherKeys.filter((k) => keys.includes(k))).toEqual([]);
+  });
+  it("answers agent commands of a VM that is not running, or whose agent is not configured, as qemu-server does", async () => {
+    await expect(node.qemu.$(3010).agent.exec.$post({ command: ["cat", "/etc/hostname"] })).rejects.toThrow(/500 No QEMU guest agent configured/);
+    await node.qemu.$(3010).config.$put({ agent: "enabled=1" });
+    await expect(node.qemu.$(3010).agent.exec.$post({ command: ["cat", "/etc/hostname"] })).rejects.toThrow(/500 VM 3010 is not running/);
+    await node.qemu.$(3010).status.start.$post();
+    advance(DEFAULT_DURATIONS.start);
+    await expect(node.qemu.$(3010).agent.exec.$post({ command: ["cat", "/etc/hostname"] })).rejects.toThrow(/500 QEMU guest agent is not running/);
   });
   it("refuses to destroy a running VM; destroys a stopped one", async () => {
     await expect(node.qemu.$(3001).$delete({ purge: true })).rejects.toThrow(/VM 3001 is running - destroy failed/);

@@ -10,3 +10,6 @@ export type PveApi = Proxmox.Api;
 export function pveApi(client: ProxmoxClient): PveApi {
   return proxmoxApi(client);
 }
+
+/** The field of GET /version by which edgelab's simulator identifies itself (a real node has none). */
+export const SIMULATOR_VERSION_FIELD = "edgelab-simulator";

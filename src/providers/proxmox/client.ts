@@ -1,15 +1,20 @@
 /**
  * The transport edgelab gives the `proxmox-api` package (its ApiRequestable hook): token auth,
- * TLS verified against a CA file or a pinned SHA-256 certificate fingerprint (never by turning
- * verification off process-wide), a timeout per request, structured errors, and no blind
- * retries (a POST clone sent twice can create two VMs; retrying is the caller's decision).
+ * TLS verified in the handshake before anything is sent — a pinned SHA-256 of the node's
+ * certificate (the trust decision, whatever issued it and whatever name the URL uses), a CA file
+ * (chain and name), or the system's CAs — never by turning verification off process-wide; a
+ * timeout per request, structured errors, and no blind retries (a POST clone sent twice can
+ * create two VMs; retrying a write is the caller's decision).
  */
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { Agent, request as httpsRequest } from "node:https";
-import { connect as tlsConnect, type PeerCertificate } from "node:tls";
+import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
+import { isIP } from "node:net";
+import type { Duplex } from "node:stream";
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from "node:tls";
 import { EdgelabError } from "../../errors.js";
+import { retry } from "../../util/retry.js";
 
 export interface ProxmoxEndpoint {
   /** https://pve01.example.com:8006 (http:// only for a local simulator). */
@@ -19,8 +24,9 @@ export interface ProxmoxEndpoint {
   readonly tokenSecret?: string | undefined;
   readonly username?: string | undefined;
   readonly password?: string | undefined;
-  /** "AA:BB:...": 32 bytes of SHA-256. */
+  /** Pinned SHA-256 of the node's certificate (any format normalizeFingerprint reads). Wins over caFile. */
   readonly fingerprint?: string | undefined;
+  /** PEM CA that signed the node's certificate (e.g. a copy of /etc/pve/pve-root-ca.pem): chain and name are checked. */
   readonly caFile?: string | undefined;
   readonly timeoutMs?: number | undefined;
   /** Retries of reads (GET) on transient failures; writes are never repeated here. */
@@ -51,39 +57,159 @@ export class ProviderError extends EdgelabError {
   }
 }
 
+/**
+ * "AA:BB:...", the way users paste it: with or without colons, any case, with the
+ * `sha256 Fingerprint=` prefix `openssl x509 -noout -fingerprint -sha256` prints. Throws on
+ * anything that is not 32 bytes of hex.
+ */
 export function normalizeFingerprint(value: string): string {
-  const hex = value.replace(/[^0-9a-fA-F]/g, "").toUpperCase();
-  if (hex.length !== 64) throw new EdgelabError(`not a SHA-256 certificate fingerprint: ${value}`, { hint: "Expect 32 hex bytes, e.g. as printed by `openssl x509 -noout -fingerprint -sha256`.", exitCode: 2 });
+  const hex = value
+    .trim()
+    .replace(/^(?:sha-?256\s*)?(?:fingerprint\s*)?[=:]?\s*/i, "")
+    .replace(/[:\s]/g, "")
+    .toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) {
+    throw new EdgelabError(`not a SHA-256 certificate fingerprint: '${value}'`, { hint: "Expect 32 hex bytes (AA:BB:..., with or without colons), as printed by `openssl x509 -noout -fingerprint -sha256` or shown in the node's Certificates panel.", exitCode: 2 });
+  }
   return hex.match(/../g)?.join(":") ?? hex;
 }
 
-/**
- * Fetches the server's certificate once and checks it against the pinned fingerprint; the
- * certificate then becomes the only trust anchor of an agent that accepts nothing else.
- */
-export async function pinnedAgent(host: string, port: number, fingerprint: string, timeoutMs = 10_000): Promise<Agent> {
-  const want = normalizeFingerprint(fingerprint);
-  const cert = await new Promise<PeerCertificate>((resolve, reject) => {
-    // Only the handshake: nothing is sent before the fingerprint matches.
-    const socket = tlsConnect({ host, port, servername: /^\d+\.\d+\.\d+\.\d+$/.test(host) ? undefined : host, rejectUnauthorized: false, timeout: timeoutMs }, () => {
-      const peer = socket.getPeerCertificate(false);
-      socket.end();
-      resolve(peer);
-    });
-    socket.once("timeout", () => socket.destroy(new Error(`TLS handshake with ${host}:${port} timed out`)));
-    socket.once("error", reject);
-  });
-  const got = cert.fingerprint256.toUpperCase();
-  if (got !== want) {
-    throw new ProviderError(`TLS certificate of ${host}:${port} does not match the pinned fingerprint`, undefined, "fingerprint mismatch", `${host}:${port}`, undefined, `The server presented ${got}. If the certificate was renewed on purpose, update proxmox.tls_fingerprint / PROXMOX_TLS_FINGERPRINT; otherwise something is intercepting the connection.`);
+/** How the API's certificate is trusted: a pin (the decision, whatever issued it), a CA file, or the system's CAs. */
+export type TlsTrust = { readonly kind: "pin"; readonly fingerprint: string } | { readonly kind: "ca"; readonly file: string; readonly pem: string } | { readonly kind: "system" };
+
+export function tlsTrust(endpoint: Pick<ProxmoxEndpoint, "fingerprint" | "caFile">): TlsTrust {
+  if (endpoint.fingerprint !== undefined) return { kind: "pin", fingerprint: normalizeFingerprint(endpoint.fingerprint) };
+  if (endpoint.caFile !== undefined) {
+    let pem: string;
+    try {
+      pem = readFileSync(endpoint.caFile, "utf8");
+    } catch (err) {
+      throw new EdgelabError(`cannot read the Proxmox CA file ${endpoint.caFile}: ${(err as Error).message}`, { hint: "proxmox.ca_file (or PROXMOX_CA_FILE) names a PEM file, e.g. a copy of the cluster's /etc/pve/pve-root-ca.pem.", exitCode: 2 });
+    }
+    return { kind: "ca", file: endpoint.caFile, pem };
   }
-  const pem = new X509Certificate(cert.raw).toString();
-  return new Agent({
-    ca: pem,
-    keepAlive: true,
-    // The pinned certificate is the identity: its names need not match how we reach the host.
-    checkServerIdentity: (_name, peer) => (peer.fingerprint256.toUpperCase() === want ? undefined : new Error("certificate changed since it was pinned")),
-  });
+  return { kind: "system" };
+}
+
+/** What a user needs to decide about a certificate. */
+export interface CertificateFacts {
+  readonly subject: string;
+  readonly issuer: string;
+  /** SHA-256, "AA:BB:..." */
+  readonly fingerprint: string;
+  /** "DNS:pve01, IP Address:127.0.0.1" as the certificate lists them. */
+  readonly names: string;
+}
+
+export function certificateFacts(peer: PeerCertificate): CertificateFacts {
+  const x509 = new X509Certificate(peer.raw);
+  const oneLine = (dn: string): string => dn.split("\n").filter(Boolean).join(", ");
+  return { subject: oneLine(x509.subject), issuer: oneLine(x509.issuer), fingerprint: x509.fingerprint256, names: x509.subjectAltName ?? "(none)" };
+}
+
+/** OpenSSL's verification codes, in words. */
+function why(code: string | undefined): string {
+  const words: Readonly<Record<string, string>> = {
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE: "unable to verify the first certificate: its issuer is not a trusted CA",
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "its issuer is not a trusted CA",
+    SELF_SIGNED_CERT_IN_CHAIN: "self-signed certificate in the chain",
+    DEPTH_ZERO_SELF_SIGNED_CERT: "self-signed certificate",
+    CERT_HAS_EXPIRED: "certificate has expired",
+    CERT_NOT_YET_VALID: "certificate is not yet valid",
+  };
+  return code === undefined ? "unverified" : (words[code] ?? code);
+}
+
+/**
+ * Decides whether the TLS peer is the server the user trusts; undefined when it is. Pure (given
+ * the handshake's outcome), so every case has one message.
+ */
+export function trustProblem(trust: TlsTrust, where: { host: string; port: number }, peer: PeerCertificate, chain: { authorized: boolean; error: string | undefined }): ProviderError | undefined {
+  const facts = certificateFacts(peer);
+  const resource = `${where.host}:${where.port}`;
+  const pinHint = `--tls-fingerprint ${facts.fingerprint}`;
+  if (trust.kind === "pin") {
+    // The pin is the trust decision: the chain and the names do not matter.
+    if (facts.fingerprint === trust.fingerprint) return undefined;
+    return new ProviderError(
+      `TLS certificate of ${resource} does not match the pinned fingerprint: it presented ${facts.fingerprint} (subject ${facts.subject}; issuer ${facts.issuer}), the pin is ${trust.fingerprint}; nothing was sent`,
+      undefined,
+      "fingerprint mismatch",
+      resource,
+      undefined,
+      "If the node's certificate was renewed on purpose, update the pin (--tls-fingerprint, PROXMOX_TLS_FINGERPRINT or proxmox.tls_fingerprint); otherwise something is intercepting the connection.",
+    );
+  }
+  if (!chain.authorized) {
+    if (trust.kind === "ca") {
+      return new ProviderError(
+        `TLS certificate of ${resource} is not signed by the CA in ${trust.file} (${why(chain.error)}): subject ${facts.subject}; issuer ${facts.issuer}; SHA-256 ${facts.fingerprint}; nothing was sent`,
+        undefined,
+        "untrusted certificate",
+        resource,
+        undefined,
+        `Use the cluster's CA (a copy of /etc/pve/pve-root-ca.pem) as proxmox.ca_file, or pin this certificate: ${pinHint}`,
+      );
+    }
+    return new ProviderError(
+      `TLS certificate of ${resource} is not trusted (${why(chain.error)}): subject ${facts.subject}; issuer ${facts.issuer}; SHA-256 ${facts.fingerprint}; nothing was sent. If this is your Proxmox node's certificate, pin it: ${pinHint}`,
+      undefined,
+      "untrusted certificate",
+      resource,
+      undefined,
+      "Check the fingerprint on the node first (openssl x509 -noout -fingerprint -sha256 -in /etc/pve/local/pve-ssl.pem), then pin it with the flag, PROXMOX_TLS_FINGERPRINT or proxmox.tls_fingerprint; or give the cluster CA (a copy of /etc/pve/pve-root-ca.pem) as PROXMOX_CA_FILE or proxmox.ca_file.",
+    );
+  }
+  const mismatch = checkServerIdentity(where.host, peer);
+  if (mismatch === undefined) return undefined;
+  return new ProviderError(
+    `TLS certificate of ${resource} is signed by ${trust.kind === "ca" ? `the CA in ${trust.file}` : "a trusted CA"} but is not valid for the name '${where.host}' used in the URL: it holds ${facts.names}; nothing was sent`,
+    undefined,
+    "name mismatch",
+    resource,
+    undefined,
+    `Use one of the certificate's names in proxmox.url / PROXMOX_URL, or pin the certificate instead (a pin does not check names): ${pinHint}`,
+  );
+}
+
+/**
+ * An HTTPS agent that verifies the server in its own handshake and hands the socket to a
+ * request only when it is trusted: nothing of the request (not even its headers, which carry
+ * the token) is written before the decision.
+ */
+export class VerifyingAgent extends Agent {
+  constructor(
+    private readonly trust: TlsTrust,
+    private readonly handshakeTimeoutMs: number,
+  ) {
+    // No TLS session reuse: every connection shows its certificate and is checked.
+    super({ keepAlive: true, maxCachedSessions: 0 });
+  }
+
+  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const host = (options.hostname ?? options.host ?? "localhost").replace(/^\[(.*)\]$/, "$1");
+    const port = Number(options.port ?? 443);
+    const socket = tlsConnect({ host, port, servername: isIP(host) === 0 ? host : undefined, rejectUnauthorized: false, ca: this.trust.kind === "ca" ? this.trust.pem : undefined, checkServerIdentity: () => undefined, ALPNProtocols: ["http/1.1"] });
+    const fail = (err: Error): void => {
+      socket.destroy();
+      // No socket goes with an error: the request fails with exactly this error.
+      callback?.(err, undefined as unknown as Duplex);
+    };
+    const timer = setTimeout(() => fail(Object.assign(new Error(`TLS handshake with ${host}:${port} took longer than ${this.handshakeTimeoutMs} ms`), { code: "ETIMEDOUT" })), this.handshakeTimeoutMs);
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      fail(err);
+    };
+    socket.once("error", onError);
+    socket.once("secureConnect", () => {
+      clearTimeout(timer);
+      socket.off("error", onError);
+      const problem = trustProblem(this.trust, { host, port }, socket.getPeerCertificate(false), { authorized: socket.authorized, error: socket.authorizationError instanceof Error ? socket.authorizationError.message : socket.authorizationError });
+      if (problem !== undefined) fail(problem);
+      else callback?.(null, socket);
+    });
+    return undefined;
+  }
 }
 
 export interface RawResponse {
@@ -104,15 +230,9 @@ export class ProxmoxTransport {
     this.base = new URL(endpoint.url);
   }
 
-  private async httpsAgent(): Promise<Agent | undefined> {
+  private httpsAgent(): Agent | undefined {
     if (this.base.protocol !== "https:") return undefined;
-    if (this.agent !== undefined) return this.agent;
-    if (this.endpoint.fingerprint !== undefined) {
-      this.agent = await pinnedAgent(this.base.hostname, Number(this.base.port || 8006), this.endpoint.fingerprint, this.endpoint.timeoutMs);
-    } else {
-      const ca = this.endpoint.caFile === undefined ? undefined : readFileSync(this.endpoint.caFile, "utf8");
-      this.agent = new Agent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) });
-    }
+    this.agent ??= new VerifyingAgent(tlsTrust(this.endpoint), this.endpoint.timeoutMs ?? 30_000);
     return this.agent;
   }
 
@@ -151,7 +271,7 @@ export class ProxmoxTransport {
 
   private async raw(method: string, path: string, body: string | undefined, headers: Record<string, string>): Promise<RawResponse> {
     const url = new URL(`/api2/json${path}`, this.base);
-    const agent = await this.httpsAgent();
+    const agent = this.httpsAgent();
     const timeout = this.endpoint.timeoutMs ?? 30_000;
     const all = { ...headers, ...(body === undefined ? {} : { "Content-Type": "application/x-www-form-urlencoded", "Content-Length": String(Buffer.byteLength(body)) }) };
     return new Promise((resolve, reject) => {
@@ -208,14 +328,7 @@ export class ProxmoxClient {
 
   async doRequest(method: string, fullPath: string, template: string, params?: Readonly<Record<string, unknown>>): Promise<unknown> {
     const retries = method.toUpperCase() === "GET" ? (this.endpoint.readRetries ?? 3) : 0;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.once(method, fullPath, template, params);
-      } catch (err) {
-        if (attempt >= retries || !isTransient(err)) throw err;
-        await new Promise((r) => setTimeout(r, (this.endpoint.backoffMs ?? 1000) * (attempt + 1)));
-      }
-    }
+    return retry(() => this.once(method, fullPath, template, params), { retries, backoffMs: this.endpoint.backoffMs ?? 1000, retryable: isTransient });
   }
 
   private async once(method: string, fullPath: string, _template: string, params?: Readonly<Record<string, unknown>>): Promise<unknown> {
@@ -230,7 +343,7 @@ export class ProxmoxClient {
     } catch (cause) {
       if (cause instanceof ProviderError) throw cause;
       const err = cause as NodeJS.ErrnoException;
-      throw new ProviderError(`${upper} ${path} failed: ${err.message}`, undefined, err.code ?? "network error", `${upper} ${path}`, undefined, err.code === "ECONNREFUSED" ? "Is the API URL right (proxmox.url / PROXMOX_URL), and is pveproxy running on port 8006?" : /certificate|self.signed|CERT/i.test(err.message) ? "Pin the certificate: proxmox.tls_fingerprint or PROXMOX_TLS_FINGERPRINT (SHA-256), or give proxmox.ca_file." : undefined);
+      throw new ProviderError(`${upper} ${path} failed: ${err.message}`, undefined, err.code ?? "network error", `${upper} ${path}`, undefined, err.code === "ECONNREFUSED" ? "Is the API URL right (proxmox.url / PROXMOX_URL), and is pveproxy running on port 8006?" : undefined);
     }
     return interpret(upper, path, res);
   }

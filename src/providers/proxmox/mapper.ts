@@ -37,6 +37,11 @@ export function description(lab: Pick<Lab, "name">, host: Pick<LabHost, "name">)
   return `Managed by edgelab (lab ${lab.name}, host ${host.name}). Changes made here are reverted by \`edgelab provision\`.`;
 }
 
+/** Whether a VM's description says edgelab made it for this lab (set by the clone, before any tag). */
+export function describedForLab(lab: Pick<Lab, "name">, text: string): boolean {
+  return text.startsWith(`Managed by edgelab (lab ${lab.name}, host `);
+}
+
 /** The VM edgelab wants for a host. Undefined for hosts without a VM (provider local). */
 export function desiredVm(lab: Lab, host: LabHost): VmConfig | undefined {
   const vm = host.vm;

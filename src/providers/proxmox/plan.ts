@@ -3,7 +3,7 @@
  * them. Pure: the caller reads the cluster; this decides.
  */
 import type { Lab, LabHost } from "../../model/lab.js";
-import { desiredVm, labTag, type VmConfig } from "./mapper.js";
+import { describedForLab, desiredVm, labTag, type VmConfig } from "./mapper.js";
 
 /** A VM as read back from the cluster (cluster/resources + its config). */
 export interface ActualVm {
@@ -98,9 +98,13 @@ export function diffConfig(desired: VmConfig, actual: VmConfig): FieldChange[] {
   return changes;
 }
 
-/** Does this VM belong to this lab (tagged by edgelab for it)? */
+/**
+ * Does this VM belong to this lab: tagged by edgelab for it, or — a clone whose configuration
+ * never completed — described by edgelab as made for it (the description is set by the clone
+ * itself, the tags only by the configuration after it)?
+ */
 export function ours(lab: Pick<Lab, "name">, vm: ActualVm): boolean {
-  return vm.config.tags.includes(labTag(lab));
+  return vm.config.tags.includes(labTag(lab)) || describedForLab(lab, vm.config.description);
 }
 
 export function planVms(lab: Lab, actual: readonly ActualVm[]): Plan {

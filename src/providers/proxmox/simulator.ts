@@ -1,41 +1,70 @@
 /**
  * A Proxmox VE API simulator: /api2/json over HTTP(S) with the envelope, errors, auth, tasks,
- * locks and guest-agent states of the real one (shared/reference/proxmox-api.md), plus seeded
- * fault injection. Used by the tests and by `edgelab proxmox-sim` to rehearse an inventory.
+ * locks and guest-agent states of the real one (shared/reference/proxmox-api.md), the clone
+ * model of qemu-server (clone-model.ts: shared/exclusive source locks, storage bandwidth shared
+ * by concurrent full clones, storage-lock timeouts that grow with concurrent allocations), a
+ * guest agent that runs the few commands edgelab needs (each VM has its own SSH host keys), and
+ * seeded fault injection. Used by the tests and by `edgelab proxmox-sim` to rehearse an
+ * inventory. It says what it is: GET /version carries an "edgelab-simulator" field.
  *
- * Time is simulated lazily: every request first completes the tasks that are due, in order.
+ * Time is simulated lazily: every request first completes the tasks that are due, in order. The
+ * clock is real time scaled by `timeScale` (0.01: a 10 s boot takes 100 ms), or injected.
  */
-import { randomUUID } from "node:crypto";
+import { generateKeyPair, randomUUID, type KeyObject } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { decodeSshKeys } from "./mapper.js";
+import { promisify } from "node:util";
+import { z } from "zod";
+import { openSshPublicKey } from "../../util/ssh-public-key.js";
+import { sleep } from "../../util/sleep.js";
+import { SIMULATOR_VERSION_FIELD } from "./api.js";
+import { bytesPerMs, DEFAULT_CLONE_MODEL, seededRandom, SharedBandwidth, storageLockTimeoutRate, type CloneModel } from "./clone-model.js";
+import { decodeSshKeys, parseSize } from "./mapper.js";
 
-export interface SimStorage {
-  readonly id: string;
-  readonly shared: boolean;
-  readonly totalGiB: number;
-}
 
-export interface SimNodeSpec {
-  readonly name: string;
-  readonly storages: readonly SimStorage[];
-}
+const ConfigValue = z.union([z.string(), z.number()]).transform(String);
 
-export interface SimVmSpec {
-  readonly vmid: number;
-  readonly node: string;
-  readonly template?: boolean;
-  readonly config: Readonly<Record<string, string>>;
-  readonly status?: "running" | "stopped";
-}
+/** The --state file (YAML), and the constructor's initial state. */
+export const SimStateSchema = z.strictObject({
+  nodes: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        storages: z
+          .array(
+            z.strictObject({
+              id: z.string().min(1),
+              shared: z.boolean().default(false),
+              totalGiB: z.number().positive(),
+              /** MiB/s shared by the full clones writing to it (default: the model's, 200). */
+              bandwidthMiBps: z.number().positive().optional(),
+            }),
+          )
+          .default([]),
+      }),
+    )
+    .min(1),
+  vms: z
+    .array(
+      z.strictObject({
+        vmid: z.int().min(100),
+        node: z.string().min(1),
+        template: z.boolean().optional(),
+        config: z.record(z.string(), ConfigValue).default({}),
+        status: z.enum(["running", "stopped"]).optional(),
+        /** Its SSH host public key lines (default: made at first read, as at first boot). */
+        hostKeys: z.array(z.string().regex(/^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/]+=* ?.*$/, "must be an OpenSSH public key line")).optional(),
+      }),
+    )
+    .default([]),
+});
 
-export interface SimStateSpec {
-  readonly nodes: readonly SimNodeSpec[];
-  readonly vms: readonly SimVmSpec[];
-}
+export type SimStateSpec = z.input<typeof SimStateSchema>;
+type SimState = z.output<typeof SimStateSchema>;
+export type SimStorage = SimState["nodes"][number]["storages"][number];
+export type SimNodeSpec = SimState["nodes"][number];
 
 export interface SimDurations {
-  clone: number;
   config: number;
   start: number;
   stop: number;
@@ -44,10 +73,13 @@ export interface SimDurations {
   resize: number;
   /** From start until the guest agent answers with IPs. */
   bootToAgent: number;
+  /** How long a command run through the guest agent takes. */
+  exec: number;
 }
 
+/** Flat fault injection (the convergence tests); the clone model's own rates are in CloneModel. */
 export interface SimFaults {
-  /** Share of clone tasks that end in a lock timeout. */
+  /** Share of clone tasks that end in a source-lock timeout. */
   lockTimeoutRate: number;
   /** Share of tasks that fail. */
   taskFailureRate: number;
@@ -55,7 +87,7 @@ export interface SimFaults {
   http5xxRate: number;
   /** Share of requests answered 596 (node-to-node proxy timeout) before doing anything. */
   proxy596Rate: number;
-  /** Delay before a 401, as the real server does (~3 s). */
+  /** Delay before a 401, as the real server does (~3 s); real milliseconds. */
   authDelayMs: number;
   /** Share of tasks that take slowTaskFactor times their usual duration. */
   slowTaskRate: number;
@@ -66,18 +98,35 @@ export interface SimOptions {
   readonly seed: number;
   readonly durations: SimDurations;
   readonly faults: SimFaults;
+  /** The clone model (defaults: DEFAULT_CLONE_MODEL). */
+  readonly model?: Partial<CloneModel> | undefined;
   /** New VMs read `unknown` in cluster/resources for this long. */
   readonly resourcesLagMs: number;
   /** A task this new answers its status with 400, as a brand-new one briefly does (default 0). */
   readonly newTaskUnknownMs?: number | undefined;
   readonly tokens: readonly { readonly id: string; readonly secret: string }[];
   readonly users: readonly { readonly username: string; readonly password: string }[];
-  /** Injectable clock (ms). */
+  /** Real milliseconds per simulated millisecond (default 1); reported in GET /version. */
+  readonly timeScale?: number | undefined;
+  /** Injectable clock (simulated ms); replaces the scaled real clock. */
   readonly now?: () => number;
 }
 
-export const DEFAULT_DURATIONS: SimDurations = { clone: 8000, config: 500, start: 2000, stop: 1000, shutdown: 3000, destroy: 1000, resize: 500, bootToAgent: 10_000 };
+export const DEFAULT_DURATIONS: SimDurations = { config: 500, start: 2000, stop: 1000, shutdown: 3000, destroy: 1000, resize: 500, bootToAgent: 10_000, exec: 100 };
 export const NO_FAULTS: SimFaults = { lockTimeoutRate: 0, taskFailureRate: 0, http5xxRate: 0, proxy596Rate: 0, authDelayMs: 0, slowTaskRate: 0, slowTaskFactor: 10 };
+
+/** A clock that runs 1/timeScale times as fast as the real one. */
+export function scaledClock(timeScale: number): () => number {
+  const origin = Date.now();
+  return () => origin + (Date.now() - origin) / timeScale;
+}
+
+interface Exec {
+  readonly endsAt: number;
+  readonly exitcode: number;
+  readonly out: string;
+  readonly err: string;
+}
 
 interface Vm {
   vmid: number;
@@ -90,6 +139,11 @@ interface Vm {
   startedAt: number | undefined;
   /** Until the clone completes, the VM exists only as a locked placeholder. */
   cloning: boolean;
+  /** Its SSH host public key files, made at first read (as at first boot). */
+  hostKeys: Promise<Record<string, string>> | undefined;
+  /** Commands run through the guest agent whose exit has not been read yet. */
+  execs: Map<number, Exec>;
+  nextPid: number;
 }
 
 interface Task {
@@ -103,8 +157,10 @@ interface Task {
   endsAt: number;
   status: "running" | "stopped";
   exitstatus: string | undefined;
-  /** Runs at endsAt; returns the exit status ("OK", "WARNINGS: n" or an error text). */
-  complete: () => string;
+  /** For clones: the storage the new volumes go to. */
+  storage: string | undefined;
+  /** Runs at endsAt (given); returns the exit status ("OK", "WARNINGS: n" or an error text). */
+  complete: (at: number) => string;
 }
 
 class ApiError extends Error {
@@ -117,19 +173,29 @@ class ApiError extends Error {
   }
 }
 
-/** Mulberry32: small, seeded, repeatable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+type Handler = (m: RegExpExecArray, params: Record<string, string>, user: string, lists: Record<string, string[]>) => unknown;
+
+/** What an injected task failure reports, by task type (as such tasks fail on a real node). */
+const INJECTED_FAILURE: Readonly<Record<string, string>> = {
+  qmclone: "clone failed: command '/usr/bin/qemu-img convert -p -n -f raw -O raw' failed: exit code 1 (injected)",
+  qmconfig: "command '/sbin/lvchange -aly' failed: exit code 5 (injected)",
+  resize: "command '/sbin/lvextend -L' failed: exit code 5 (injected)",
+  qmstart: "start failed: QEMU exited with code 1 (injected)",
+  qmstop: "VM quit/powerdown failed - got timeout (injected)",
+  qmshutdown: "VM quit/powerdown failed - got timeout (injected)",
+  qmdestroy: "error with cfs lock 'storage': got lock request timeout (injected)",
+};
 
 const hex8 = (n: number): string => (n >>> 0).toString(16).toUpperCase().padStart(8, "0");
+const generate = promisify(generateKeyPair);
+
+function bootDisk(config: Readonly<Record<string, string>>): { key: string; value: string } | undefined {
+  for (const key of ["scsi0", "virtio0", "sata0", "ide0"]) {
+    const value = config[key];
+    if (value !== undefined && !value.includes("media=cdrom")) return { key, value };
+  }
+  return undefined;
+}
 
 export class ProxmoxSimulator {
   private readonly vms = new Map<number, Vm>();
@@ -138,35 +204,69 @@ export class ProxmoxSimulator {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly tickets = new Map<string, { username: string; csrf: string }>();
+  private readonly flows: SharedBandwidth<string>;
+  private readonly failNext = new Map<string, number>();
+  private readonly warnNext = new Map<string, number>();
+  readonly model: CloneModel;
+  readonly timeScale: number;
   private pid = 0x1000;
   faults: SimFaults;
   /** Every API call as "METHOD path", for tests (e.g. counting clone POSTs). */
   readonly calls: string[] = [];
-  /** How many faults were injected, by kind. */
-  readonly injected = { lockTimeouts: 0, taskFailures: 0, http5xx: 0, proxy596: 0, slowTasks: 0 };
+  /** The same calls with their parameters. */
+  readonly requests: { readonly method: string; readonly path: string; readonly params: Readonly<Record<string, string>> }[] = [];
+  /** How many faults were injected, by kind (lock timeouts: flat and modelled). */
+  readonly injected = { lockTimeouts: 0, storageLockTimeouts: 0, taskFailures: 0, http5xx: 0, proxy596: 0, slowTasks: 0 };
 
   constructor(
     state: SimStateSpec,
     readonly options: SimOptions,
   ) {
-    this.nodes = state.nodes.map((n) => ({ ...n, storages: [...n.storages] }));
-    this.random = rng(options.seed);
-    this.now = options.now ?? Date.now;
+    const parsed = SimStateSchema.parse(state);
+    this.nodes = parsed.nodes;
+    this.random = seededRandom(options.seed);
+    this.timeScale = options.timeScale ?? 1;
+    this.now = options.now ?? scaledClock(this.timeScale);
     this.faults = { ...options.faults };
-    for (const vm of state.vms) {
-      this.vms.set(vm.vmid, { vmid: vm.vmid, node: vm.node, template: vm.template === true, config: { ...vm.config, ...(vm.template === true ? { template: "1" } : {}) }, status: vm.status ?? "stopped", lock: undefined, createdAt: 0, startedAt: vm.status === "running" ? 0 : undefined, cloning: false });
+    this.model = { ...DEFAULT_CLONE_MODEL, ...options.model };
+    this.flows = new SharedBandwidth<string>((storage) => bytesPerMs(this.storageSpec(storage)?.bandwidthMiBps ?? this.model.bandwidthMiBps), this.now());
+    for (const vm of parsed.vms) {
+      const status = vm.status ?? "stopped";
+      const created = this.newVm(vm.vmid, vm.node, vm.template === true, { ...vm.config, ...(vm.template === true ? { template: "1" } : {}) }, status, 0, false);
+      if (vm.hostKeys !== undefined) {
+        const files: Record<string, string> = {};
+        for (const line of vm.hostKeys) {
+          const type = line.split(" ")[0] ?? "";
+          files[`/etc/ssh/ssh_host_${type === "ssh-ed25519" ? "ed25519" : type === "ssh-rsa" ? "rsa" : "ecdsa"}_key.pub`] = `${line.trim()}\n`;
+        }
+        created.hostKeys = Promise.resolve(files);
+      }
+      this.vms.set(vm.vmid, created);
     }
+  }
+
+  private newVm(vmid: number, node: string, template: boolean, config: Record<string, string>, status: "running" | "stopped", createdAt: number, cloning: boolean): Vm {
+    return { vmid, node, template, config, status, lock: cloning ? "clone" : undefined, createdAt, startedAt: status === "running" ? 0 : undefined, cloning, hostKeys: undefined, execs: new Map(), nextPid: 1000 + Math.floor(this.random() * 4000) };
+  }
+
+  private storageSpec(id: string): SimStorage | undefined {
+    for (const node of this.nodes) for (const s of node.storages) if (s.id === id) return s;
+    return undefined;
   }
 
   /* ---------------------------------------------------------------- time and tasks */
 
   private tick(): void {
     const now = this.now();
+    for (const done of this.flows.advance(now)) {
+      const task = this.tasks.get(done.id);
+      if (task !== undefined) task.endsAt = done.at;
+    }
     const due = [...this.tasks.values()].filter((t) => t.status === "running" && t.endsAt <= now).sort((a, b) => a.endsAt - b.endsAt);
     for (const task of due) {
       let exit: string;
       try {
-        exit = task.complete();
+        exit = task.complete(task.endsAt);
       } catch (err) {
         exit = err instanceof Error ? err.message : String(err);
       }
@@ -175,13 +275,17 @@ export class ProxmoxSimulator {
     }
   }
 
-  private startTask(node: string, type: string, id: string, user: string, durationMs: number, complete: () => string, onFail?: () => void): string {
+  private startTask(node: string, type: string, id: string, user: string, durationMs: number, complete: (at: number) => string, onFail?: () => void, storage?: string): string {
     const now = this.now();
     this.pid += 1;
     const starttime = Math.floor(now / 1000);
     const upid = `UPID:${node}:${hex8(this.pid)}:${hex8(this.pid * 7)}:${hex8(starttime)}:${type}:${id}:${user}:`;
     // A configured share of tasks fail, or run slow (decided now so that a seed replays the same run).
-    const fail = this.random() < this.faults.taskFailureRate;
+    const forced = this.failNext.get(type) ?? 0;
+    if (forced > 0) this.failNext.set(type, forced - 1);
+    const warnings = this.warnNext.get(type) ?? 0;
+    if (warnings > 0) this.warnNext.set(type, warnings - 1);
+    const fail = this.random() < this.faults.taskFailureRate || forced > 0;
     const slow = this.random() < this.faults.slowTaskRate;
     if (slow) this.injected.slowTasks += 1;
     const duration = slow ? durationMs * this.faults.slowTaskFactor : durationMs;
@@ -196,11 +300,15 @@ export class ProxmoxSimulator {
       endsAt: now + duration,
       status: "running",
       exitstatus: undefined,
-      complete: () => {
-        if (!fail) return complete();
+      storage,
+      complete: (at) => {
+        if (!fail) {
+          const exit = complete(at);
+          return exit === "OK" && warnings > 0 ? "WARNINGS: 1" : exit;
+        }
         this.injected.taskFailures += 1;
         onFail?.();
-        return `${type === "qmclone" ? "clone" : type} failed: command '/usr/bin/qemu-img' failed: exit code 1 (injected)`;
+        return INJECTED_FAILURE[type] ?? `${type} failed: exit code 1 (injected)`;
       },
     });
     return upid;
@@ -226,11 +334,7 @@ export class ProxmoxSimulator {
   }
 
   private storageOf(vm: Vm): string | undefined {
-    for (const key of ["scsi0", "virtio0", "sata0", "ide0"]) {
-      const value = vm.config[key];
-      if (value !== undefined) return value.split(":")[0];
-    }
-    return undefined;
+    return bootDisk(vm.config)?.value.split(":")[0];
   }
 
   private generateMac(): string {
@@ -268,10 +372,74 @@ export class ProxmoxSimulator {
     }
   }
 
+  /** The guest agent's preconditions, with qemu-server's messages. */
+  private agentReady(vm: Vm): void {
+    const agent = vm.config["agent"] ?? "0";
+    if (!(agent === "1" || /(?:^|,)enabled=1(?:,|$)/.test(agent))) throw new ApiError(500, "No QEMU guest agent configured");
+    if (vm.status !== "running" || vm.startedAt === undefined) throw new ApiError(500, `VM ${vm.vmid} is not running`);
+    if (this.now() - vm.startedAt < this.options.durations.bootToAgent) throw new ApiError(500, "QEMU guest agent is not running");
+  }
+
+  /* ---------------------------------------------------------------- the guest */
+
+  /** The SSH host public keys of a VM, made at first read like at first boot (Debian makes rsa, ecdsa, ed25519). */
+  private hostKeyFiles(vm: Vm): Promise<Record<string, string>> {
+    vm.hostKeys ??= (async () => {
+      const comment = `root@${vm.config["name"] ?? `vm${vm.vmid}`}`;
+      const line = (key: KeyObject): string => `${openSshPublicKey(key, comment)}\n`;
+      const [rsa, ecdsa, ed25519] = await Promise.all([generate("rsa", { modulusLength: 3072 }), generate("ec", { namedCurve: "prime256v1" }), generate("ed25519")]);
+      return {
+        "/etc/ssh/ssh_host_ecdsa_key.pub": line(ecdsa.publicKey),
+        "/etc/ssh/ssh_host_ed25519_key.pub": line(ed25519.publicKey),
+        "/etc/ssh/ssh_host_rsa_key.pub": line(rsa.publicKey),
+      };
+    })();
+    return vm.hostKeys;
+  }
+
+  private async guestFiles(vm: Vm): Promise<Record<string, string>> {
+    return { "/etc/hostname": `${vm.config["name"] ?? `vm${vm.vmid}`}\n`, ...(await this.hostKeyFiles(vm)) };
+  }
+
+  /**
+   * Runs a command the way qemu-ga does (no shell unless one is asked for): `cat FILE...` (or
+   * its input), and `sh -c 'cat PATTERN...'` with the shell's globbing. The program must exist:
+   * anything else fails to start, as qemu-ga answers for a missing program.
+   */
+  private async runInGuest(vm: Vm, argv: readonly string[], input: string | undefined): Promise<Omit<Exec, "endsAt">> {
+    const [program = "", ...args] = argv;
+    const files = await this.guestFiles(vm);
+    const cat = (paths: readonly string[]): Omit<Exec, "endsAt"> => {
+      if (paths.length === 0) return { exitcode: 0, out: input ?? "", err: "" };
+      let out = "";
+      let err = "";
+      for (const path of paths) {
+        const content = files[path];
+        if (content === undefined) err += `cat: ${path}: No such file or directory\n`;
+        else out += content;
+      }
+      return { exitcode: err === "" ? 0 : 1, out, err };
+    };
+    const name = /^(?:\/usr)?\/bin\/(cat|sh|bash|dash)$/.exec(program)?.[1] ?? (["cat", "sh", "bash", "dash"].includes(program) ? program : undefined);
+    if (name === "cat") return cat(args);
+    if (name !== undefined && args[0] === "-c" && args[1] !== undefined) {
+      const [command = "", ...words] = args[1].trim().split(/\s+/);
+      if (command !== "cat") return { exitcode: 127, out: "", err: name === "bash" ? `bash: line 1: ${command}: command not found\n` : `sh: 1: ${command}: not found\n` };
+      const glob = (word: string): string[] => {
+        if (!word.includes("*")) return [word];
+        const re = new RegExp(`^${word.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*")}$`);
+        const matches = Object.keys(files).filter((f) => re.test(f)).sort();
+        return matches.length > 0 ? matches : [word];
+      };
+      return cat(words.flatMap(glob));
+    }
+    throw new ApiError(500, `VM ${vm.vmid} qmp command 'guest-exec' failed - Guest agent command failed, error was 'Failed to execute child process "${program}" (No such file or directory)'`);
+  }
+
   /* ---------------------------------------------------------------- API */
 
-  private readonly routes: [string, RegExp, (m: RegExpExecArray, params: Record<string, string>, user: string) => unknown][] = [
-    ["GET", /^\/version$/, () => ({ version: "8.2.4", release: "8.2", repoid: "faa83925c9641325" })],
+  private readonly routes: [string, RegExp, Handler][] = [
+    ["GET", /^\/version$/, () => ({ version: "8.2.4", release: "8.2", repoid: "faa83925c9641325", [SIMULATOR_VERSION_FIELD]: { name: "edgelab proxmox-sim", timeScale: this.timeScale } })],
     ["GET", /^\/nodes$/, () => this.nodes.map((n) => ({ node: n.name, status: "online", type: "node", id: `node/${n.name}` }))],
     [
       "GET",
@@ -359,14 +527,15 @@ export class ProxmoxSimulator {
         const current = vm.config[disk];
         if (current === undefined) throw new ApiError(500, `disk '${disk}' does not exist`);
         const size = p["size"] ?? "";
-        const have = Number(/size=(\d+)G/.exec(current)?.[1] ?? "0");
-        const grow = /^\+(\d+)G$/.exec(size);
-        const absolute = /^(\d+)G$/.exec(size);
-        const want = grow !== null ? have + Number(grow[1]) : absolute !== null ? Number(absolute[1]) : Number.NaN;
+        const have = parseSize(/(?:^|,)size=([^,]+)/.exec(current)?.[1] ?? "0") ?? 0;
+        const grow = /^\+(\d+(?:\.\d+)?[KMGT]?)$/.exec(size);
+        const absolute = /^(\d+(?:\.\d+)?[KMGT]?)$/.exec(size);
+        const want = grow !== null ? have + (parseSize(grow[1] ?? "") ?? Number.NaN) : absolute !== null ? (parseSize(absolute[1] ?? "") ?? Number.NaN) : Number.NaN;
         if (Number.isNaN(want)) throw new ApiError(400, "Parameter verification failed.", { size: "value does not match the regex pattern" });
         if (want < have) throw new ApiError(500, `shrinking disks is not supported`);
         return this.startTask(vm.node, "resize", String(vm.vmid), user, this.options.durations.resize, () => {
-          vm.config[disk] = current.replace(/size=\d+G/, `size=${want}G`);
+          const sized = `size=${Number.isInteger(want) ? `${want}G` : `${Math.round(want * 1024)}M`}`;
+          vm.config[disk] = /(?:^|,)size=[^,]+/.test(current) ? current.replace(/size=[^,]+/, sized) : `${current},${sized}`;
           return "OK";
         });
       },
@@ -399,10 +568,7 @@ export class ProxmoxSimulator {
       /^\/nodes\/([^/]+)\/qemu\/(\d+)\/agent\/network-get-interfaces$/,
       (m) => {
         const vm = this.vm(m[1] ?? "", Number(m[2]));
-        const agent = vm.config["agent"] ?? "0";
-        if (!(agent === "1" || /enabled=1/.test(agent))) throw new ApiError(500, "No QEMU guest agent configured");
-        if (vm.status !== "running" || vm.startedAt === undefined) throw new ApiError(500, `VM ${vm.vmid} is not running`);
-        if (this.now() - vm.startedAt < this.options.durations.bootToAgent) throw new ApiError(500, "QEMU guest agent is not running");
+        this.agentReady(vm);
         const ip = /ip=(\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(vm.config["ipconfig0"] ?? "");
         const mac = /=([0-9A-F:]{17})/.exec(vm.config["net0"] ?? "")?.[1]?.toLowerCase();
         return {
@@ -411,6 +577,38 @@ export class ProxmoxSimulator {
             { name: "eth0", "hardware-address": mac ?? "bc:24:11:00:00:00", ...(ip !== null ? { "ip-addresses": [{ "ip-address": ip[1], "ip-address-type": "ipv4", prefix: Number(ip[2]) }] } : {}) },
           ],
         };
+      },
+    ],
+    [
+      "POST",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/agent\/exec$/,
+      async (m, p, _user, lists) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        const command = lists["command"] ?? [];
+        const input = p["input-data"];
+        if (command.length === 0 && input === undefined) throw new ApiError(500, "command or input-data (or both) required");
+        if (command.length === 0) throw new ApiError(400, "Parameter verification failed.", { command: "property is missing and it is not optional" });
+        this.agentReady(vm);
+        const result = await this.runInGuest(vm, command, input);
+        const pid = vm.nextPid;
+        vm.nextPid += 1;
+        vm.execs.set(pid, { ...result, endsAt: this.now() + this.options.durations.exec });
+        return { pid };
+      },
+    ],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/qemu\/(\d+)\/agent\/exec-status$/,
+      (m, p) => {
+        const vm = this.vm(m[1] ?? "", Number(m[2]));
+        this.agentReady(vm);
+        const pid = Number(p["pid"]);
+        const run = vm.execs.get(pid);
+        if (run === undefined) throw new ApiError(500, `VM ${vm.vmid} qmp command 'guest-exec-status' failed - Invalid parameter 'pid'`);
+        if (this.now() < run.endsAt) return { exited: 0 };
+        // qemu-ga forgets a process once its exit has been read.
+        vm.execs.delete(pid);
+        return { exited: 1, exitcode: run.exitcode, ...(run.out !== "" ? { "out-data": run.out } : {}), ...(run.err !== "" ? { "err-data": run.err } : {}) };
       },
     ],
     [
@@ -425,6 +623,10 @@ export class ProxmoxSimulator {
     ],
   ];
 
+  /**
+   * POST clone: the synchronous pre-checks answer as HTTP errors; then a qmclone task whose
+   * duration and outcome follow the clone model (clone-model.ts) and the flat faults.
+   */
   private clone(node: string, source: number, p: Record<string, string>, user: string): string {
     const src = this.vm(node, source);
     const newid = Number(p["newid"]);
@@ -438,35 +640,59 @@ export class ProxmoxSimulator {
     const shared = this.node(node).storages.find((s) => s.id === srcStorage)?.shared === true;
     if (target !== node && !shared) throw new ApiError(500, `can't clone VM to node '${target}' (VM uses local storage)`);
     if (src.lock !== undefined && src.lock !== "clone") this.unlocked(src);
-    const contended = [...this.tasks.values()].some((t) => t.status === "running" && t.type === "qmclone" && t.id === String(source));
-    const lockTimeout = contended || this.random() < this.faults.lockTimeoutRate;
-    const placeholder: Vm = { vmid: newid, node: target, template: false, config: { name: p["name"] ?? `Copy-of-VM-${source}` }, status: "stopped", lock: "clone", createdAt: this.now(), startedAt: undefined, cloning: true };
+    const storage = full ? (p["storage"] ?? srcStorage ?? "local") : (srcStorage ?? "local");
+    const now = this.now();
+    const running = [...this.tasks.values()].filter((t) => t.status === "running" && t.type === "qmclone");
+    // A stopped source (every template) is locked shared; a running one exclusively.
+    const sourceBusy = src.status === "running" && running.some((t) => t.id === String(source));
+    const flatTimeout = this.random() < this.faults.lockTimeoutRate;
+    const others = running.filter((t) => t.storage === storage).length;
+    const storageTimeout = !sourceBusy && !flatTimeout && this.random() < storageLockTimeoutRate(this.model, others);
+    const bytes = (parseSize(/(?:^|,)size=([^,]+)/.exec(bootDisk(src.config)?.value ?? "")?.[1] ?? "0") ?? 0) * 1024 ** 3;
+    const placeholder = this.newVm(newid, target, false, { name: p["name"] ?? `Copy-of-VM-${source}` }, "stopped", now, true);
     this.vms.set(newid, placeholder);
-    return this.startTask(node, "qmclone", String(source), user, this.options.durations.clone, () => {
-      if (lockTimeout) {
-        this.injected.lockTimeouts += 1;
-        // A failed clone removes its volumes and config.
-        this.vms.delete(newid);
-        return `clone failed: can't lock file '/var/lock/qemu-server/lock-${source}.conf' - got timeout`;
-      }
-      const config: Record<string, string> = {};
-      for (const [k, v] of Object.entries(src.config)) if (k !== "template") config[k] = v;
-      const storage = p["storage"];
-      for (const disk of ["scsi0", "virtio0", "sata0"]) {
-        const value = config[disk];
-        if (value !== undefined) config[disk] = value.replace(/^[^:]+:[^,]*/, `${full && storage !== undefined ? storage : (value.split(":")[0] ?? "local")}:vm-${newid}-disk-0`);
-      }
-      config["name"] = p["name"] ?? `Copy-of-VM-${source}`;
-      if (p["description"] !== undefined) config["description"] = p["description"];
-      if (config["net0"] !== undefined) config["net0"] = config["net0"].replace(/=[0-9A-F:]{17}/, `=${this.generateMac()}`);
-      placeholder.config = config;
-      placeholder.lock = undefined;
-      placeholder.cloning = false;
-      return "OK";
-    }, () => {
+    const removeFailed = (): void => {
       // A failed clone removes its volumes and config.
-      this.vms.delete(newid);
-    });
+      if (this.vms.get(newid) === placeholder) this.vms.delete(newid);
+    };
+    const duration = sourceBusy || flatTimeout ? this.model.sourceLockWaitMs : storageTimeout ? this.model.storageLockWaitMs : full ? Number.POSITIVE_INFINITY : this.model.linkedCloneMs;
+    const upid = this.startTask(
+      node,
+      "qmclone",
+      String(source),
+      user,
+      duration,
+      () => {
+        if (sourceBusy || flatTimeout) {
+          this.injected.lockTimeouts += 1;
+          removeFailed();
+          return `clone failed: can't lock file '/var/lock/qemu-server/lock-${source}.conf' - got timeout`;
+        }
+        if (storageTimeout) {
+          this.injected.storageLockTimeouts += 1;
+          removeFailed();
+          return `clone failed: can't lock file '/var/lock/pve-manager/pve-storage-${storage}' - got timeout`;
+        }
+        const config: Record<string, string> = {};
+        for (const [k, v] of Object.entries(src.config)) if (k !== "template") config[k] = v;
+        for (const disk of ["scsi0", "virtio0", "sata0"]) {
+          const value = config[disk];
+          if (value !== undefined && !value.includes("media=cdrom")) config[disk] = value.replace(/^[^:]+:[^,]*/, full ? `${storage}:vm-${newid}-disk-0` : `${storage}:base-${source}-disk-0/vm-${newid}-disk-0`);
+        }
+        config["name"] = p["name"] ?? `Copy-of-VM-${source}`;
+        if (p["description"] !== undefined) config["description"] = p["description"];
+        if (config["net0"] !== undefined) config["net0"] = config["net0"].replace(/=[0-9A-F:]{17}/, `=${this.generateMac()}`);
+        placeholder.config = config;
+        placeholder.lock = undefined;
+        placeholder.cloning = false;
+        return "OK";
+      },
+      removeFailed,
+      storage,
+    );
+    // A full clone copies its disk at the storage's bandwidth, shared with the other full clones to it.
+    if (full && duration === Number.POSITIVE_INFINITY) this.flows.add(upid, storage, bytes, now);
+    return upid;
   }
 
   private power(node: string, vmid: number, action: string, p: Record<string, string>, user: string): string {
@@ -474,11 +700,11 @@ export class ProxmoxSimulator {
     this.unlocked(vm);
     const d = this.options.durations;
     if (action === "start") {
-      return this.startTask(node, "qmstart", String(vmid), user, d.start, () => {
+      return this.startTask(node, "qmstart", String(vmid), user, d.start, (at) => {
         if (vm.template) return "you can't start a vm if it's a template";
         if (vm.status === "running") return `VM ${vmid} already running`;
         vm.status = "running";
-        vm.startedAt = this.now();
+        vm.startedAt = at;
         return "OK";
       });
     }
@@ -490,6 +716,27 @@ export class ProxmoxSimulator {
       vm.startedAt = undefined;
       return "OK";
     });
+  }
+
+  /** The simulated clock (ms). */
+  get clock(): number {
+    return this.now();
+  }
+
+  /** Every task so far (for tests): type, storage for clones, when it started and ended (simulated ms), its exit status. */
+  taskHistory(): { readonly upid: string; readonly type: string; readonly storage: string | undefined; readonly startedAt: number; readonly endedAt: number | undefined; readonly exitstatus: string | undefined }[] {
+    this.tick();
+    return [...this.tasks.values()].map((t) => ({ upid: t.upid, type: t.type, storage: t.storage, startedAt: t.createdAt, endedAt: t.status === "stopped" ? t.endsAt : undefined, exitstatus: t.exitstatus }));
+  }
+
+  /** The next `count` tasks of this type (qmclone, qmconfig, resize, qmstart, ...) fail, whatever the rates say. */
+  failNextTasks(type: string, count: number): void {
+    this.failNext.set(type, count);
+  }
+
+  /** The next `count` tasks of this type succeed with "WARNINGS: 1" (as a task that logged a warning does). */
+  warnNextTasks(type: string, count: number): void {
+    this.warnNext.set(type, count);
   }
 
   /** Invalidates every ticket (as a restart of pveproxy or an expiry would). */
@@ -515,7 +762,8 @@ export class ProxmoxSimulator {
 
   private send(res: ServerResponse, status: number, reason: string, body: unknown): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, reason, { "Content-Type": "application/json;charset=UTF-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "max-age=0" });
+    // A reason phrase is Latin-1 text on one line.
+    res.writeHead(status, reason.replace(/[^\x20-\x7e\xa0-\xff]/g, "?"), { "Content-Type": "application/json;charset=UTF-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "max-age=0" });
     res.end(text);
   }
 
@@ -524,9 +772,14 @@ export class ProxmoxSimulator {
     const method = (req.method ?? "GET").toUpperCase();
     const raw = method === "POST" || method === "PUT" ? await readBody(req) : "";
     const params: Record<string, string> = {};
-    for (const [k, v] of new URLSearchParams(method === "POST" || method === "PUT" ? raw : url.search)) params[k] = v;
+    const lists: Record<string, string[]> = {};
+    for (const [k, v] of new URLSearchParams(method === "POST" || method === "PUT" ? raw : url.search)) {
+      params[k] = v;
+      lists[k] = [...(lists[k] ?? []), v];
+    }
     const path = url.pathname.replace(/^\/api2\/json/, "");
     this.calls.push(`${method} ${path}`);
+    this.requests.push({ method, path, params });
     try {
       if (!url.pathname.startsWith("/api2/json/")) throw new ApiError(501, "Method not implemented");
       if (path === "/_sim/faults" && method === "POST") {
@@ -563,7 +816,7 @@ export class ProxmoxSimulator {
         if (m !== method) continue;
         const match = re.exec(path);
         if (match === null) continue;
-        const data = handler(match, params, user);
+        const data: unknown = await handler(match, params, user, lists);
         return this.send(res, 200, "OK", { data });
       }
       throw new ApiError(501, `Method '${method} ${path}' not implemented`);
@@ -606,4 +859,3 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
