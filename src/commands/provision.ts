@@ -253,6 +253,16 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
   }
 }
 
+/** What the cluster holds against what the inventory asks for (read-only): the plan's counts. */
+export async function readPlanCounts(ctx: Context, tlsFingerprint: string | undefined): Promise<Readonly<Record<string, number>>> {
+  const { lab, client } = proxmoxLab(ctx, tlsFingerprint);
+  try {
+    return planVms(lab, await readActual(client, lab)).counts;
+  } finally {
+    client.close();
+  }
+}
+
 /** The lab's VMs on the cluster that carry its tag: what destroy may delete (templates never). */
 export async function taggedVms(ctx: Context, tlsFingerprint: string | undefined): Promise<{ lab: Lab; client: ProxmoxClient; victims: readonly ActualVm[] }> {
   const { lab, client } = proxmoxLab(ctx, tlsFingerprint);

@@ -27,7 +27,7 @@ export type PipelineEvent =
   | { readonly event: "skipped-step"; readonly stage: StageName; readonly what: string; readonly reason: string }
   | { readonly event: "plan"; readonly stage: StageName; readonly changes: readonly string[] }
   | { readonly event: "stage-end"; readonly stage: StageName; readonly status: "ok" | "failed" | "interrupted"; readonly changes: number; readonly summary: string; readonly seconds: number; readonly error?: string; readonly hint?: string; readonly log?: string; readonly details?: Readonly<Record<string, unknown>> }
-  | { readonly event: "summary"; readonly run: string; readonly status: "ok" | "failed" | "interrupted"; readonly seconds: number; readonly stages: readonly StageSummary[]; readonly message?: string };
+  | { readonly event: "summary"; readonly run: string; readonly status: "ok" | "failed" | "interrupted"; readonly seconds: number; readonly stages: readonly StageSummary[]; readonly message?: string; readonly notes?: readonly string[] };
 
 export interface Reporter {
   emit(event: PipelineEvent): void;
@@ -118,6 +118,7 @@ export class LineReporter implements Reporter {
         return;
       case "summary":
         this.stdout.write(`\n${summaryTable(s, e.stages)}\n`);
+        for (const note of e.notes ?? []) this.stdout.write(`${s.bold(note)}\n`);
         if (e.message !== undefined) this.stderr.write(`\n${outcomeMessage(s, e.status, e.message)}\n`);
         return;
     }
@@ -219,6 +220,7 @@ export class TtyReporter implements Reporter {
     const e = this.summary;
     if (e?.event === "summary") {
       this.stdout.write(`\n${summaryTable(this.s, e.stages)}\n`);
+      for (const note of e.notes ?? []) this.stdout.write(`${this.s.bold(note)}\n`);
       if (e.message !== undefined) this.stream.write(`\n${outcomeMessage(this.s, e.status, e.message)}\n`);
     }
   }

@@ -149,10 +149,12 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
   const plan = walk.map((name) => {
     const stage = byName.get(name);
     const applies = STAGE_PROVIDERS[name].includes(base.lab.provider);
+    const implemented = stage !== undefined && (stage.implementedFor === undefined || stage.implementedFor.includes(base.lab.provider));
     const picked = selected(name, request.selection) && (request.command === "up" || stage?.destroy !== undefined);
-    return { name, stage, applies, picked };
+    return { name, stage: implemented ? stage : undefined, applies, picked };
   });
   const summaries: StageSummary[] = [];
+  const notes: string[] = [];
   let status: RunResult["status"] = "ok";
   let exitCode = 0;
   let message: string | undefined;
@@ -174,7 +176,7 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
         summaries.push({ stage: name, status: "not-applicable", changes: 0, seconds: 0, summary: `not for provider ${base.lab.provider}` });
         continue;
       }
-      if (stage === undefined) {
+      if (stage === undefined || (stage.implementedFor !== undefined && !stage.implementedFor.includes(base.lab.provider))) {
         if (picked) {
           emit({ event: "stage-skip", stage: name, status: "unavailable", reason: "not available in this version of edgelab" });
           summaries.push({ stage: name, status: "unavailable", changes: 0, seconds: 0, summary: "not available in this version" });
@@ -234,7 +236,7 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
     if (request.command === "destroy" && status === "ok" && !request.dryRun && request.selection.only === undefined && request.selection.from === undefined && request.selection.to === undefined) {
       for (const name of STAGE_ORDER) journal.forget(name);
     }
-    emit({ event: "summary", run, status, seconds: (Date.now() - started) / 1000, stages: summaries, ...(message !== undefined ? { message } : {}) });
+    emit({ event: "summary", run, status, seconds: (Date.now() - started) / 1000, stages: summaries, ...(message !== undefined ? { message } : {}), ...(notes.length > 0 ? { notes } : {}) });
     await reporter.finish();
     lock?.release();
   }
@@ -284,6 +286,7 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
     }
     const seconds = (Date.now() - t0) / 1000;
     for (const s of outcome.skipped ?? []) emit({ event: "skipped-step", stage: name, what: s.what, reason: s.reason });
+    notes.push(...(outcome.notes ?? []));
     const failed = outcome.failure !== undefined;
     if (what === "apply") {
       journal.endStage(name, failed ? "failed" : "ok", new Date().toISOString(), { changes: outcome.changes, summary: outcome.summary, ...(outcome.outputs !== undefined ? { outputs: outcome.outputs } : {}), ...(outcome.created !== undefined ? { created: outcome.created } : {}), ...(failed ? { error: outcome.failure } : {}) });

@@ -99,6 +99,8 @@ export interface StageOutcome {
   readonly skipped?: readonly SkippedStep[];
   /** Structured facts for `--json` consumers (e.g. the local lab's stream URLs), in stage-end. */
   readonly details?: Readonly<Record<string, unknown>>;
+  /** Lines for the end of the run (after the summary table), e.g. that a rehearsal contacted nothing. */
+  readonly notes?: readonly string[];
   /** A failed check that is not an exception (smoke): the stage ends failed with this message. */
   readonly failure?: string;
 }
@@ -112,6 +114,11 @@ export interface Stage {
   readonly name: StageName;
   /** A short description for `--help` and the task tree. */
   readonly title: string;
+  /**
+   * The providers this implementation handles, when fewer than STAGE_PROVIDERS says the stage
+   * applies to: for the others it is reported as not available in this version.
+   */
+  readonly implementedFor?: readonly Provider[];
   /** Named input parts; any JSON value (hashed) or a string (hashed as text). */
   inputs(p: PipelineContext): Record<string, unknown> | Promise<Record<string, unknown>>;
   /**

@@ -6,7 +6,7 @@
  * that step and says why. `destroy` deletes the VMs tagged for this lab, and only those.
  */
 import { createApp, type App } from "../../commands/app.js";
-import { DEFAULT_PROVISION_FLAGS, destroyVms, runProvision, taggedVms, victimLine } from "../../commands/provision.js";
+import { DEFAULT_PROVISION_FLAGS, destroyVms, readPlanCounts, runProvision, taggedVms, victimLine } from "../../commands/provision.js";
 import { EdgelabError } from "../../errors.js";
 import type { Context } from "../../context.js";
 import type { PipelineContext, Stage, StageRun } from "../stage.js";
@@ -33,6 +33,12 @@ export const provisionStage: Stage = {
   name: "provision",
   title: "Proxmox VMs to match the inventory",
   inputs: consumed,
+  // One read of the cluster: VMs deleted, stopped or changed behind edgelab's back are noticed.
+  verify: async (p) => {
+    const c = await readPlanCounts(p.ctx, p.options.tlsFingerprint);
+    const off = (c["create"] ?? 0) + (c["update"] ?? 0) + (c["replace"] ?? 0) + (c["delete"] ?? 0) + (c["conflict"] ?? 0);
+    return off > 0 ? `the cluster differs from the inventory (${off} VM${off === 1 ? "" : "s"} to change)` : undefined;
+  },
   apply: async (run) => {
     const { ctx, app } = stageContext(run);
     const { access, changes } = await runProvision(app, ctx, { ...DEFAULT_PROVISION_FLAGS, waitSsh: run.p.options.waitSsh, tlsFingerprint: run.p.options.tlsFingerprint });
@@ -42,6 +48,7 @@ export const provisionStage: Stage = {
       summary: `${run.p.lab.hosts.length} VMs match the inventory, ${changes} changed${access.isRehearsal ? " (rehearsal against the simulator)" : ""}`,
       outputs: { rehearsal: access.rehearsal ?? "" },
       skipped: access.skipped.map((k) => ({ what: `${k.step} on ${k.host} (${k.address})`, reason: k.reason })),
+      ...(access.summary() !== undefined ? { notes: [access.summary() ?? ""] } : {}),
     };
   },
   destroyPlan: async (p) => {

@@ -28,6 +28,8 @@ export function localSmokeTarget(p: PipelineContext): SmokeTarget {
 export const smokeStage: Stage = {
   name: "smoke",
   title: "delivery checks per stream and edge",
+  // A cluster lab's smoke targets the Ingress the deploy stage publishes (not in this version).
+  implementedFor: ["local"],
 
   inputs: (p) => {
     const before = STAGE_ORDER.slice(0, STAGE_ORDER.indexOf("smoke"));
