@@ -1,4 +1,4 @@
-/** `edgelab provision` and `edgelab destroy`: the Proxmox VMs of the lab. */
+/** `edgelab provision`: the Proxmox VMs of the lab (and what the provision stage and destroy share). */
 import { Command, Option } from "commander";
 import { connect } from "node:net";
 import { EXIT_FAILED, UsageError } from "../errors.js";
@@ -6,10 +6,10 @@ import { loadLab } from "../pipeline/inventory-file.js";
 import { HostAccess } from "../pipeline/host-access.js";
 import { normalizeFingerprint, ProxmoxClient } from "../providers/proxmox/client.js";
 import { resolveEndpoint } from "../providers/proxmox/endpoint.js";
-import { labTag } from "../providers/proxmox/mapper.js";
 import { ours, planLines, planVms } from "../providers/proxmox/plan.js";
 import { AUTO_CLONES_PER_STORAGE, DEFAULT_PROVISION, Provisioner, type FailedVm, type ProvisionEvent } from "../providers/proxmox/provision.js";
 import { readActual, readIdentity, type ClusterIdentity } from "../providers/proxmox/read.js";
+import type { ActualVm } from "../providers/proxmox/plan.js";
 import { sleep } from "../util/sleep.js";
 import { table } from "../output.js";
 import type { Context } from "../context.js";
@@ -144,9 +144,10 @@ function retryText(e: Extract<ProvisionEvent, { kind: "retry" }>): string {
 
 /**
  * The provision stage: plan, apply, report. Shared by `provision` and `up` (provider proxmox).
- * Returns the HostAccess the stages after it must go through to contact the lab's hosts.
+ * Returns the HostAccess the stages after it must go through to contact the lab's hosts, and how
+ * many VMs the plan changed.
  */
-export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags): Promise<HostAccess> {
+export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags): Promise<{ access: HostAccess; changes: number }> {
   const s = app.style(ctx);
   const { lab, client, display } = proxmoxLab(ctx, flags.tlsFingerprint);
   const started = Date.now();
@@ -246,54 +247,44 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
       println(ctx.stdout, `${failed.length === 0 ? s.green("✔") : s.red("✖")} ${seconds.toFixed(1)} s`);
     }
     if (failed.length > 0) app.exitCode = EXIT_FAILED;
-    return access;
+    return { access, changes };
   } finally {
     client.close();
   }
 }
 
-export function destroyCommand(app: App): Command {
-  return new Command("destroy")
-    .description("shut down and delete the VMs tagged for this lab (only those)")
-    .option("-y, --yes", "do not ask for confirmation")
-    .option("--dry-run", "show what would be deleted")
-    .addOption(tlsFingerprintOption())
-    .addHelpText("after", `\nOnly VMs carrying this lab's tag are touched; a VM with the right vmid but no tag is left alone.\n\nExamples:\n  $ edgelab destroy -i inventories/lab.yml --dry-run\n  $ edgelab destroy -i inventories/lab.yml --yes`)
-    .action(async (options: { yes?: boolean; dryRun?: boolean; tlsFingerprint?: string }, cmd: Command) => {
-      const ctx = app.context(cmd);
-      const { lab, client } = proxmoxLab(ctx, tlsFingerprintFlag(options.tlsFingerprint));
-      try {
-        const victims = (await readActual(client, lab)).filter((vm) => !vm.template && ours(lab, vm));
-        const lines = victims.map((vm) => `- delete ${vm.config.name} (vmid ${vm.vmid} on ${vm.node}, ${vm.status})`);
-        if (victims.length === 0) {
-          println(ctx.stdout, `No VM is tagged ${labTag(lab)}: nothing to destroy.`);
-          return;
-        }
-        for (const line of lines) println(ctx.stdout, line);
-        if (options.dryRun === true) {
-          println(ctx.stdout, `Dry run: ${victims.length} VM(s) would be deleted.`);
-          return;
-        }
-        if (options.yes !== true) {
-          if (!process.stdin.isTTY) throw new UsageError(`refusing to delete ${victims.length} VM(s) without confirmation`, "Pass --yes (or run interactively).");
-          const { confirm } = await import("@inquirer/prompts");
-          if (!(await confirm({ message: `Delete these ${victims.length} VM(s)?`, default: false }))) {
-            println(ctx.stdout, "Nothing deleted.");
-            return;
-          }
-        }
-        const provisioner = new Provisioner(client, lab, DEFAULT_PROVISION, (e) => {
-          if (e.kind === "step") println(ctx.stderr, `  ${e.host}: ${e.step}${e.detail === undefined ? "" : ` ${e.detail}`}`);
-          else if (e.kind === "retry") println(ctx.stderr, `  ${e.host}: ${retryText(e)}`);
-        });
-        const failed: string[] = [];
-        await Promise.all(victims.map((vm) => provisioner.destroyVm(vm.config.name, vm.vmid, vm.node).catch((err: unknown) => failed.push(`${vm.config.name} (vmid ${vm.vmid}): ${(err as Error).message}`))));
-        if (failed.length > 0) {
-          for (const f of failed) println(ctx.stderr, f);
-          app.exitCode = EXIT_FAILED;
-        } else println(ctx.stdout, `${victims.length} VM(s) deleted.`);
-      } finally {
-        client.close();
-      }
-    });
+/** What the cluster holds against what the inventory asks for (read-only): the plan's counts. */
+export async function readPlanCounts(ctx: Context, tlsFingerprint: string | undefined): Promise<Readonly<Record<string, number>>> {
+  const { lab, client } = proxmoxLab(ctx, tlsFingerprint);
+  try {
+    return planVms(lab, await readActual(client, lab)).counts;
+  } finally {
+    client.close();
+  }
+}
+
+/** The lab's VMs on the cluster that carry its tag: what destroy may delete (templates never). */
+export async function taggedVms(ctx: Context, tlsFingerprint: string | undefined): Promise<{ lab: Lab; client: ProxmoxClient; victims: readonly ActualVm[] }> {
+  const { lab, client } = proxmoxLab(ctx, tlsFingerprint);
+  try {
+    return { lab, client, victims: (await readActual(client, lab)).filter((vm) => !vm.template && ours(lab, vm)) };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
+export function victimLine(vm: ActualVm): string {
+  return `delete ${vm.config.name} (vmid ${vm.vmid} on ${vm.node}, ${vm.status})`;
+}
+
+/** Shuts down and deletes the VMs (all at once); returns one line per VM that could not be. */
+export async function destroyVms(client: ProxmoxClient, lab: Lab, victims: readonly ActualVm[], progress: (host: string, text: string) => void): Promise<string[]> {
+  const provisioner = new Provisioner(client, lab, DEFAULT_PROVISION, (e) => {
+    if (e.kind === "step") progress(e.host, `${e.step}${e.detail === undefined ? "" : ` ${e.detail}`}`);
+    else if (e.kind === "retry") progress(e.host, retryText(e));
+  });
+  const failed: string[] = [];
+  await Promise.all(victims.map((vm) => provisioner.destroyVm(vm.config.name, vm.vmid, vm.node).catch((err: unknown) => failed.push(`${vm.config.name} (vmid ${vm.vmid}): ${(err as Error).message}`))));
+  return failed;
 }

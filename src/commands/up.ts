@@ -1,57 +1,119 @@
-/** `edgelab up`: bring the lab up. Provider local: supervised processes on loopback. */
+/**
+ * `edgelab up`: the lab's stages, in order, through one runner (src/pipeline): each skipped when
+ * its inputs did not change since it last succeeded, resumed where a failed run stopped.
+ */
 import { Command, Option } from "commander";
-import { localUp } from "../providers/local/lab.js";
-import { loadLab } from "../pipeline/inventory-file.js";
-import { table } from "../output.js";
 import { UsageError } from "../errors.js";
-import { DEFAULT_PROVISION_FLAGS, runProvision, tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
+import { style, table, type Style } from "../output.js";
+import { loadPipeline } from "../pipeline/context.js";
+import { JsonReporter, LineReporter, TtyReporter, type Reporter } from "../pipeline/events.js";
+import { processInterrupts, runPipeline, type PipelineBase, type RunRequest, type Selection } from "../pipeline/runner.js";
+import { isStageName, STAGE_ORDER, type StageName } from "../pipeline/stage.js";
+import { allStages } from "../pipeline/stages/index.js";
+import { streamUrls } from "../pipeline/stages/local.js";
+import type { StreamUrls } from "../providers/local/plan.js";
+import type { Context } from "../context.js";
 import { println, type App } from "./app.js";
+import { tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
+
+function stageName(flag: string, value: string): StageName {
+  const name = value.trim();
+  if (!isStageName(name)) throw new UsageError(`${flag}: unknown stage '${name}'`, `Stages, in order: ${STAGE_ORDER.join(", ")}.`);
+  return name;
+}
+
+export interface PipelineFlags {
+  only?: string;
+  from?: string;
+  to?: string;
+  dryRun?: boolean;
+  force?: boolean;
+}
+
+/** --only/--from/--to parsed once into stage names. */
+export function parseSelection(flags: PipelineFlags): Selection {
+  if (flags.only !== undefined && (flags.from !== undefined || flags.to !== undefined)) throw new UsageError("--only cannot be combined with --from or --to");
+  const only = flags.only?.split(",").filter((s) => s.trim() !== "").map((s) => stageName("--only", s));
+  const from = flags.from === undefined ? undefined : stageName("--from", flags.from);
+  const to = flags.to === undefined ? undefined : stageName("--to", flags.to);
+  if (from !== undefined && to !== undefined && STAGE_ORDER.indexOf(from) > STAGE_ORDER.indexOf(to)) throw new UsageError(`--from ${from} comes after --to ${to}`, `Stages, in order: ${STAGE_ORDER.join(", ")}.`);
+  return { ...(only !== undefined ? { only } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };
+}
+
+export function reporterFor(ctx: Context): Reporter {
+  const s = style(ctx.options.color);
+  if (ctx.options.json) return new JsonReporter(ctx.stdout);
+  // The task tree needs a terminal that says how wide it is.
+  if (ctx.stderr.isTTY && process.stderr.isTTY && (process.stderr.columns ?? 0) > 0) return new TtyReporter(ctx.stdout, s, process.stderr);
+  return new LineReporter(ctx.stdout, ctx.stderr, s);
+}
+
+/** Runs the pipeline for `up`/`destroy`/`rebuild`; returns the exit code and the stream URLs. */
+export async function runStages(app: App, base: PipelineBase, request: RunRequest): Promise<{ exitCode: number; urls: readonly StreamUrls[] }> {
+  const ctx = base.ctx;
+  const s = app.style(ctx);
+  const interrupts = processInterrupts((signal) => {
+    if (!ctx.options.json) println(ctx.stderr, s.yellow(`\n${signal}: stopping the running stage (its children are stopped; the journal stays consistent)...`));
+  });
+  try {
+    const result = await runPipeline(base, allStages(), request, reporterFor(ctx), interrupts);
+    return { exitCode: result.exitCode, urls: streamUrls(result.outputs.get("local")) };
+  } finally {
+    interrupts.dispose();
+  }
+}
+
+export function printUrls(ctx: Context, s: Style, urls: readonly StreamUrls[]): void {
+  if (urls.length === 0) return;
+  println(ctx.stdout, "");
+  println(ctx.stdout, table([["STREAM", "EDGE", "HLS", "DASH", "PLAYER"].map((h) => s.bold(h)), ...urls.map((u) => [u.stream, u.edge, u.hls, u.dash ?? "-", u.player])]));
+  println(ctx.stdout, `\nNext: edgelab status · edgelab smoke · edgelab down`);
+}
 
 export function upCommand(app: App): Command {
   return new Command("up")
-    .description("bring the lab up and wait until every edge serves every stream live")
-    .addOption(new Option("--timeout <seconds>", "give up after this long").default("120"))
+    .description("bring the lab up: run its stages in order, skipping what has not changed")
+    .option("--only <stages>", "run only these stages (comma-separated), even if nothing changed")
+    .option("--from <stage>", "start at this stage (earlier ones are taken as they are)")
+    .option("--to <stage>", "stop after this stage")
+    .option("--dry-run", "say what each stage would change; change nothing")
+    .option("--force", "run the selected stages even if their inputs did not change")
+    .addOption(new Option("--timeout <seconds>", "how long a stage may wait for the lab to become ready").default("120"))
     .option("--no-wait-ssh", "provider proxmox: do not wait for SSH on the new VMs")
     .addOption(tlsFingerprintOption())
     .addHelpText(
       "after",
       `
-Provider local (the default inventory): starts redis, the media servers, the stream-key router
-and its nginx, one edge per worker and an ffmpeg test source per stream, as supervised processes
-on loopback addresses (no root needed), then prints the stream URLs. Re-running changes nothing
-unless the inventory changed (nginx then reloads without dropping viewers). Files live in
-.edgelab/ beside the inventory; \`edgelab status\` shows what runs, \`edgelab down\` stops it.
+Stages, in order: ${STAGE_ORDER.join(" → ")}.
+Provider local runs validate → render → local → smoke: redis, the media servers, the stream-key
+router and its nginx, one edge per worker and a test source per stream, as supervised processes
+on loopback (no root needed). Provider proxmox runs the cluster stages.
+
+Each stage records the hashes of its inputs in .edgelab/journal/<lab>.json. Running up again
+skips every stage whose inputs did not change (and whose systems still hold what it made), and
+says why each stage ran; after a failure it resumes at the stage that failed. Ctrl-C stops the
+running stage cleanly. Logs of external commands: .edgelab/logs/<run>/.
+
+Exit status: 0 done, 1 a stage failed (the message names it), 2 bad usage or inventory,
+130 interrupted.
 
 Examples:
   $ edgelab up
-  $ edgelab up -i inventories/local.yml --json
+  $ edgelab up --dry-run
+  $ edgelab up --from render --to local
+  $ edgelab up --only smoke
+  $ edgelab up --json > events.ndjson
   $ edgelab status && edgelab smoke && edgelab down`,
     )
-    .action(async (options: { timeout: string; waitSsh: boolean; tlsFingerprint?: string }, cmd: Command) => {
+    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
-      const timeout = Number(options.timeout);
-      if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
-      const { lab, location } = loadLab(ctx);
-      if (lab.provider === "proxmox") {
-        // The cluster pipeline: provisioning is its first stage.
-        await runProvision(app, ctx, { ...DEFAULT_PROVISION_FLAGS, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) });
-        if (app.exitCode === 0 && !ctx.options.json) {
-          println(ctx.stdout, `\nThe VMs of ${location.display} are provisioned. The stages after it (prepare hosts, K3s, Cilium, deploy, DNS) are not part of this version yet.`);
-        }
-        return;
-      }
-      const progress = (line: string): void => {
-        if (!ctx.options.json) println(ctx.stderr, s.dim(`  ${line}`));
-      };
-      const result = await localUp({ inventoryPath: location.path, lab, env: ctx.env, progress }, timeout);
-      if (ctx.options.json) {
-        println(ctx.stdout, JSON.stringify({ lab: lab.name, provider: lab.provider, changed: result.changed, seconds: result.seconds, streams: result.urls }));
-        return;
-      }
-      const verb = result.changed === "started" ? "is up" : result.changed === "reloaded" ? "is up (reloaded)" : "was already up (nothing changed)";
-      println(ctx.stdout, `${s.green("✔")} local lab ${lab.name} ${verb} in ${result.seconds.toFixed(1)} s\n`);
-      println(ctx.stdout, table([["STREAM", "EDGE", "HLS", "DASH", "PLAYER"].map((h) => s.bold(h)), ...result.urls.map((u) => [u.stream, u.edge, u.hls, u.dash ?? "-", u.player])]));
-      println(ctx.stdout, `\nNext: edgelab status · edgelab smoke · edgelab down`);
+      const timeoutSeconds = Number(options.timeout);
+      if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
+      const selection = parseSelection(options);
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) });
+      const { exitCode, urls } = await runStages(app, base, { command: "up", selection, dryRun: options.dryRun === true, force: options.force === true });
+      app.exitCode = exitCode;
+      if (exitCode === 0 && options.dryRun !== true && !ctx.options.json) printUrls(ctx, s, urls);
     });
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/inventory.js";
+import { stageResult } from "../helpers/events.js";
 import { processAlive, segmentsOf, sleep, testLab, text, type TestLab } from "../helpers/lab.js";
 
 describe("local lab: two media servers, two edges, two streams", () => {
@@ -16,9 +17,9 @@ describe("local lab: two media servers, two edges, two streams", () => {
 
   beforeAll(async () => {
     lab = testLab({ net: 231 });
-    const up = await lab.run(["--json", "up", "--timeout", "90"]);
+    const up = await lab.run(["--json", "up", "--to", "local", "--timeout", "90"]);
     if (up.code !== 0) throw new Error(`up failed: ${up.stderr}`);
-    upJson = JSON.parse(up.stdout) as typeof upJson;
+    upJson = stageResult(up.stdout, "local")?.details as typeof upJson;
   }, 120_000);
 
   afterAll(async () => {
@@ -56,9 +57,9 @@ describe("local lab: two media servers, two edges, two streams", () => {
   });
 
   it("re-running up changes nothing", async () => {
-    const again = await lab.run(["--json", "up"]);
+    const again = await lab.run(["--json", "up", "--to", "local"]);
     expect(again.code).toBe(0);
-    expect((JSON.parse(again.stdout) as { changed: string }).changed).toBe("unchanged");
+    expect(stageResult(again.stdout, "local")).toMatchObject({ event: "stage-skip", status: "unchanged" });
   });
 
   it("no log holds a stream key", () => {
@@ -207,12 +208,12 @@ describe("local lab: two media servers, two edges, two streams", () => {
       }
     })();
     const originPid = lab.pid("origin");
-    const up = await lab.run(["--json", "up"]);
+    const up = await lab.run(["--json", "up", "--to", "local"]);
     await sleep(1000);
     watching = false;
     await viewer;
     expect(up.code, up.stderr).toBe(0);
-    expect((JSON.parse(up.stdout) as { changed: string }).changed).toBe("reloaded");
+    expect(stageResult(up.stdout, "local")?.details?.["changed"]).toBe("reloaded");
     expect(statuses.length).toBeGreaterThan(10);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(lab.pid("origin")).toBe(originPid); // reloaded, not restarted
@@ -247,7 +248,7 @@ describe("local lab: ABR ladder", () => {
       streams: [{ name: "abr" }],
       media: { servers: 1, fps: 15, abr: [{ name: "180p", width: 320, height: 180, video_kbps: 300, audio_kbps: 48 }, { name: "90p", width: 160, height: 90, video_kbps: 120, audio_kbps: 32 }] },
     });
-    const up = await lab.run(["up", "--timeout", "90"]);
+    const up = await lab.run(["up", "--to", "local", "--timeout", "90"]);
     if (up.code !== 0) throw new Error(`up failed: ${up.stderr}`);
   }, 120_000);
   afterAll(() => lab.cleanup(), 60_000);

@@ -58,6 +58,20 @@ describe.runIf(root)("network lab (root)", () => {
     before = { ns: hostNamespaces(), links: hostLinks() };
     up = await netlabUp(target, () => undefined, exec, 30_000);
     startResponders();
+    // The responders start in the background: wait until each answers in its own namespace.
+    for (const s of plan.speakers) {
+      const probe = `require("node:net").connect(8080, ${JSON.stringify(plan.serviceIp)}).on("data", (d) => { console.log(String(d)); process.exit(0); }).on("error", () => process.exit(1))`;
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        try {
+          if (sh(["ip", "netns", "exec", s.ns, process.execPath, "-e", probe]).trim() === s.host) break;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) throw new Error(`the responder of ${s.host} did not start`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }, 90_000);
   afterAll(async () => {
     await netlabDown(target, exec);
