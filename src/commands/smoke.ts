@@ -2,7 +2,8 @@
 import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { EXIT_FAILED, UsageError } from "../errors.js";
+import { EdgelabError, EXIT_FAILED, UsageError } from "../errors.js";
+import { fetchRouterHealth } from "../media/router-health.js";
 import { localDataPlane } from "../model/dataplane.js";
 import { table } from "../output.js";
 import { loadLab } from "../pipeline/inventory-file.js";
@@ -33,6 +34,10 @@ export function smokeCommand(app: App): Command {
     .addHelpText(
       "after",
       `
+For the local lab, each stream's state comes first (from the stream-key router, as in edgelab
+status): a stream waiting for its publisher (your own encoder not connected yet) is reported as
+such, not as a failure, and not checked further; a stalled stream fails.
+
 Exit status: 0 when every check passes, 1 when any fails.
 
 Examples:
@@ -51,6 +56,8 @@ Examples:
       for (const name of names) if (!lab.streams.some((x) => x.name === name)) throw new UsageError(`stream '${name}' is not in the inventory`, `Streams: ${lab.streams.map((x) => x.name).join(", ")}.`);
       const byUrl = options.edge !== undefined;
       const firstMedia = plane.mediaServers[0];
+      const health = byUrl ? undefined : await fetchRouterHealth(plane.router);
+      if (!byUrl && health === undefined) throw new EdgelabError(`the local lab's stream-key router (${plane.router.host}:${plane.router.port}) does not answer`, { hint: "Is the lab up? See edgelab status." });
       const target: SmokeTarget = {
         edges: byUrl ? (options.edge ?? []).map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, "") })) : plane.edges.map((e) => ({ name: e.name, url: `http://${e.http.host}:${e.http.port}` })),
         origin: options.origin ?? (byUrl ? undefined : `http://${plane.origin.host}:${plane.origin.port}`),
@@ -59,6 +66,7 @@ Examples:
         ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
         ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
         maxLagSeconds: maxLag,
+        states: health === undefined ? undefined : new Map(health.streams.map((x) => [x.name, x.state])),
       };
       const results = await runSmoke(target, (line) => {
         if (!ctx.options.json) println(ctx.stderr, s.dim(`  ${line}`));

@@ -44,13 +44,21 @@ Examples:
         if (!ctx.options.json) println(ctx.stderr, s.dim(`  ${line}`));
       };
       const result = await localUp({ inventoryPath: location.path, lab, env: ctx.env, progress }, timeout);
+      // Ingest: where an encoder publishes each stream; never the key, only the command that shows it.
+      const inventoryArg = ctx.options.inventory !== undefined ? ` -i ${location.display}` : "";
+      const ingest = result.ingest
+        .filter((i) => i.publisher !== "pull")
+        .map((i) => ({ stream: i.stream, publisher: i.publisher, url: `${i.server}/${i.stream}`, server: i.server, keyCommand: `edgelab${inventoryArg} keys show ${i.stream}` }));
       if (ctx.options.json) {
-        println(ctx.stdout, JSON.stringify({ lab: lab.name, provider: lab.provider, changed: result.changed, seconds: result.seconds, streams: result.urls }));
+        println(ctx.stdout, JSON.stringify({ lab: lab.name, provider: lab.provider, changed: result.changed, seconds: result.seconds, streams: result.urls, ingest }));
         return;
       }
       const verb = result.changed === "started" ? "is up" : result.changed === "reloaded" ? "is up (reloaded)" : "was already up (nothing changed)";
       println(ctx.stdout, `${s.green("✔")} local lab ${lab.name} ${verb} in ${result.seconds.toFixed(1)} s\n`);
       println(ctx.stdout, table([["STREAM", "EDGE", "HLS", "DASH", "PLAYER"].map((h) => s.bold(h)), ...result.urls.map((u) => [u.stream, u.edge, u.hls, u.dash ?? "-", u.player])]));
+      println(ctx.stdout);
+      println(ctx.stdout, table([["STREAM", "RTMP INGEST", "PUBLISHED BY", "STREAM KEY"].map((h) => s.bold(h)), ...ingest.map((i) => [i.stream, i.url, i.publisher === "external" ? "your encoder (waiting for it)" : "the lab's test source", i.keyCommand])]));
+      println(ctx.stdout, s.dim("  OBS: Server = the ingest URL without the stream name; Stream Key = what the key command prints. See docs/local-lab.md."));
       println(ctx.stdout, `\nNext: edgelab status · edgelab smoke · edgelab down`);
     });
 }
