@@ -77,6 +77,13 @@ export const ROUTER_DEFAULTS = {
   auth: { concurrency: 1, queue: 64, failures: 5, windowMs: 60_000, blockMs: 60_000 },
 } as const satisfies Partial<RouterConfig>;
 
+/**
+ * Node.js options the router runs with, in every placement. A 2 MB young generation: the router
+ * keeps little, and V8's default (16 MB semi-spaces) lets a burst of requests grow the process by
+ * ~30 MB that it never gives back (measured: 10,000 unknown-name lookups, +27 MB vs +3 MB).
+ */
+export const ROUTER_NODE_OPTIONS = ["--max-semi-space-size=2"] as const;
+
 export type ParsedPath =
   | { readonly ok: true; readonly kind: "hls" | "dash"; readonly stream: string; readonly path: string }
   | { readonly ok: false; readonly status: 400 | 404; readonly reason: string };

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { z } from "zod";
 import { sha256Hex, type KeyHash } from "../../media/keys.js";
-import { ROUTER_DEFAULTS, type RouterConfig } from "../../media/routing.js";
+import { ROUTER_DEFAULTS, ROUTER_NODE_OPTIONS, type RouterConfig } from "../../media/routing.js";
 import type { DataPlane, Endpoint } from "../../model/dataplane.js";
 import { publisherOf, type Lab } from "../../model/lab.js";
 import type { TemplateEnvironment } from "../../render/environment.js";
@@ -272,7 +272,7 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
   processes.push({
     name: "router",
     kind: "router",
-    argv: [binaries.node, binaries.routerScript, "--config", routerFile],
+    argv: [binaries.node, ...ROUTER_NODE_OPTIONS, binaries.routerScript, "--config", routerFile],
     log: join(logs, "router.log"),
     ready: { kind: "http", host: plane.router.host, port: plane.router.port, path: "/readyz" },
     listens: [plane.router],
