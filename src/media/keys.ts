@@ -13,7 +13,9 @@ export const KeyHash = z.strictObject({
 });
 export type KeyHash = z.infer<typeof KeyHash>;
 
-const PARAMS: ScryptOptions = { N: 16384, r: 8, p: 1 };
+/** scrypt's cost: ~16 MB and tens of milliseconds per check. */
+export const SCRYPT_PARAMS = { N: 16384, r: 8, p: 1 } as const satisfies ScryptOptions;
+const PARAMS: ScryptOptions = SCRYPT_PARAMS;
 const LENGTH = 32;
 
 export function hashKey(key: string, salt: Buffer = randomBytes(16)): KeyHash {

@@ -22,7 +22,8 @@ import { Socket } from "node:net";
 import { createClient } from "redis";
 import { z } from "zod";
 import { parsePlaylist } from "./hls.js";
-import { matchesSha256, verifyKeyAsync } from "./keys.js";
+import { KeyChecker } from "./key-checker.js";
+import { matchesSha256, SCRYPT_PARAMS, verifyKeyAsync, type KeyHash } from "./keys.js";
 import {
   accelRedirect,
   parsePublishCall,
@@ -259,6 +260,8 @@ export class Router {
     private readonly media: MediaServerClient,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** How a key is checked against its hash (main() uses a lower-priority thread: KeyChecker). */
+    private readonly verify: (key: string, stored: KeyHash) => Promise<boolean> = verifyKeyAsync,
   ) {
     this.config = config;
     this.checks = new BoundedRunner(config.auth.concurrency, config.auth.queue);
@@ -373,7 +376,7 @@ export class Router {
     if (stream.sourceKeySha256 !== undefined && matchesSha256(key, stream.sourceKeySha256)) return true;
     const hash = stream.key;
     if (hash === undefined) return false;
-    const check = this.checks.run(() => verifyKeyAsync(key, hash));
+    const check = this.checks.run(() => this.verify(key, hash));
     return check === undefined ? "busy" : check;
   }
 
@@ -657,10 +660,15 @@ export async function main(argv: readonly string[]): Promise<void> {
   const log: Logger = (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
   let config = readRouterConfig(file);
   const registry = await redisRegistry(config.redis.host, config.redis.port, readRedisPassword(config));
-  const router = new Router(config, registry, httpMediaServerClient(), log);
+  const checker = new KeyChecker(SCRYPT_PARAMS);
+  const router = new Router(config, registry, httpMediaServerClient(), log, Date.now, (key, hash) => checker.verify(key, hash));
   const server = await startRouterServer(router, config.listen.host, config.listen.port, log);
   router.start();
   log(`router listening on ${config.listen.host}:${config.listen.port}, ${config.servers.length} media servers, ${config.streams.length} streams`);
+  void checker.verify("", { algo: "scrypt", salt: "AA==", hash: "AA==" }).then(
+    async () => log(`key checks run on a thread of their own${(await checker.niced) ? " at a lower priority (nice 10)" : ""}`),
+    (cause: unknown) => log(`the key checker does not work: ${(cause as Error).message}`),
+  );
   process.on("SIGHUP", () => {
     try {
       config = readRouterConfig(file);
@@ -672,6 +680,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   });
   const stop = (): void => {
     router.stop();
+    void checker.close();
     server.close();
     server.closeAllConnections();
     void registry.close().then(() => process.exit(0));

@@ -3,9 +3,11 @@
  * a stand-in here (statStandIn: the XML nginx-rtmp's rtmp_stat writes, set per test); the local
  * lab suites exercise the same paths with real nginx-rtmp.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { hashKey, sha256Hex } from "../../src/media/keys.js";
+import { KeyChecker } from "../../src/media/key-checker.js";
+import { hashKey, SCRYPT_PARAMS, sha256Hex } from "../../src/media/keys.js";
 import { redisRegistry, Router, startRouterServer, type MediaServerClient, type StreamRegistry } from "../../src/media/router-server.js";
 import { ROUTER_DEFAULTS, type MediaServerRef, type RouterConfig } from "../../src/media/routing.js";
 import { startRedis, type Started } from "../helpers/procs.js";
@@ -49,6 +51,7 @@ const statStandIn: MediaServerClient = {
   playlist: () => Promise.resolve(undefined),
 };
 
+const checker = new KeyChecker(SCRYPT_PARAMS);
 let redis: Started;
 let registry: StreamRegistry;
 let registryGets = 0;
@@ -74,6 +77,7 @@ afterAll(async () => {
   await new Promise((r) => httpServer.close(r));
   await registry.close();
   await redis.stop();
+  await checker.close();
 });
 beforeEach(async () => {
   published.clear();
@@ -81,7 +85,7 @@ beforeEach(async () => {
     const current = await registry.get(stream);
     if (current !== null) await registry.release(stream, current);
   }
-  router = new Router(config, registry, statStandIn, (l) => logs.push(l));
+  router = new Router(config, registry, statStandIn, (l) => logs.push(l), Date.now, (key, hash) => checker.verify(key, hash));
 });
 
 const get = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
@@ -199,6 +203,19 @@ describe("failed attempts are limited per address", () => {
     expect(performance.now() - started).toBeGreaterThan(600);
     expect(lookups.length).toBeGreaterThan(10);
     expect(Math.max(...lookups)).toBeLessThan(200);
+  });
+});
+
+describe("the key checker", () => {
+  it("checks keys on a thread of its own at a lower CPU priority", async () => {
+    const stored = hashKey("the-key");
+    expect(await checker.verify("the-key", stored)).toBe(true);
+    expect(await checker.verify("the-kez", stored)).toBe(false);
+    expect(await checker.niced).toBe(true);
+    // The thread's nice value, as the kernel sees it (field 19 of /proc/<pid>/task/<tid>/stat).
+    const nices = readdirSync(`/proc/${process.pid}/task`).map((tid) => Number(readFileSync(`/proc/${process.pid}/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ")[16]));
+    expect(nices).toContain(10);
+    expect(nices.filter((n) => n === 0).length).toBeGreaterThan(0); // the rest of the process is not slowed down
   });
 });
 
