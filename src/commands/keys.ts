@@ -60,7 +60,7 @@ Examples:
         if (ingest !== undefined) rows.push(["server", ingest.server]);
         rows.push(["stream key", streamKeyField], ["key", key]);
         if (url !== undefined) rows.push(["publish URL", url]);
-        for (const [label, value] of rows) println(ctx.stdout, `${s.bold(label.padEnd(12))}${value}`);
+        for (const [label, value] of rows) println(ctx.stdout, `${s.bold(label.padEnd(13))}${value}`);
         if (publisherOf(stream) === "source") println(ctx.stderr, s.dim(`  (the lab's test source publishes '${name}' with a key of its own; a second publisher is refused while it is on air)`));
       }),
   );
