@@ -17,7 +17,7 @@ EDGELAB_APT_PACKAGES=(
   nginx libnginx-mod-rtmp ffmpeg redis-server
   ansible ansible-lint
   openssh-client openssh-server iproute2
-  ca-certificates chromium wrk
+  ca-certificates chromium wrk time
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
