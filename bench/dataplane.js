@@ -2,17 +2,21 @@
 //
 //  (a) cached-segment throughput through an edge vs nginx serving the same file statically
 //      (the limit) — wrk, interleaved runs, median requests/s, ratio (target >= 0.9);
-//  (b) origin requests per new segment with 200 concurrent viewers across two edges:
-//      edgelab's edge config vs the seed 000 edge config (target: exactly 1 per edge);
-//  (c) live-edge lag at the edge vs the origin, for both configs (target <= 1 s for edgelab).
+//  (b) origin requests per new segment with 200 concurrent viewers across two edges, counted per
+//      edge (each edge's requests come from its own address): edgelab's edge config vs the seed
+//      000 edge config (target: exactly 1 per edge);
+//  (c) live-edge lag at the edge vs the origin, for both configs (target <= 1 s for edgelab);
+//  (d) viewer lookups through the origin while bursts of 50 wrong-key publishes hit the router
+//      (each from an address of its own) vs idle: p99 side by side (target: burst <= 2 x idle).
 //
-//   npm run build && node bench/dataplane.js [--runs 3] [--seconds 8] [--viewer-seconds 30]
+//   npm run build && node bench/dataplane.js [--runs 3] [--seconds 8] [--viewer-seconds 30] [--lookup-seconds 15] [--only a,b,d]
 //
 // Writes bench/results/dataplane.json. Needs wrk (apt-get install wrk). All traffic stays on
-// loopback addresses 127.0.246-249.x.
+// loopback addresses 127.0.246-255.x.
 import { execFileSync, spawn } from "node:child_process";
+import { request } from "node:http";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, readdirSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { BENCH_DIR, median, option, writeResult } from "./lib.js";
@@ -21,6 +25,14 @@ const root = join(BENCH_DIR, "..");
 const RUNS = option("--runs", 3);
 const SECONDS = option("--seconds", 8);
 const VIEWER_SECONDS = option("--viewer-seconds", 30);
+const LOOKUP_SECONDS = option("--lookup-seconds", 15);
+/** --only a,b,d runs some parts ((c) is measured with (b)); default: all. */
+const ONLY = process.argv.includes("--only") ? new Set((process.argv[process.argv.indexOf("--only") + 1] ?? "").split(",")) : undefined;
+const ROUND_MS = 2500;
+const want = (part) => ONLY === undefined || ONLY.has(part) || (part === "b" && ONLY.has("c"));
+/** The poller and the lookup probes come from addresses of their own: left out of (b)'s counts. */
+const POLLER_ADDRESS = "127.0.249.99";
+const PROBE_ADDRESS = "127.0.249.98";
 const VIEWERS = 200;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -79,6 +91,8 @@ events {}
 http {
   access_log ${p}/logs/access.log;
   client_body_temp_path ${p}/tmp/body; proxy_temp_path ${p}/tmp/proxy; fastcgi_temp_path ${p}/tmp/fcgi; uwsgi_temp_path ${p}/tmp/uwsgi; scgi_temp_path ${p}/tmp/scgi;
+  # Not in the seed: its requests to the origin come from its own address, so they can be counted per edge.
+  proxy_bind ${listen.split(":")[0]};
   proxy_cache_path ${p}/cache/HLS levels=1:2 keys_zone=HLS:10m max_size=1g inactive=10s use_temp_path=off;
   proxy_cache_path ${p}/cache/DASH levels=1:2 keys_zone=DASH:10m max_size=1g inactive=10s use_temp_path=off;
   proxy_cache_key "$scheme$request_method$host$request_uri";
@@ -124,7 +138,7 @@ pid ${p}/nginx.pid;
 error_log ${p}/logs/error.log;
 events {}
 http {
-  access_log off;
+  access_log ${p}/logs/access.log;
   client_body_temp_path ${p}/tmp/body; proxy_temp_path ${p}/tmp/proxy; fastcgi_temp_path ${p}/tmp/fcgi; uwsgi_temp_path ${p}/tmp/uwsgi; scgi_temp_path ${p}/tmp/scgi;
   server { listen ${listen}; location / { proxy_pass ${ORIGIN}; proxy_hide_header Cache-Control; proxy_hide_header X-Accel-Expires; proxy_ignore_headers X-Accel-Expires; } }
 }
@@ -213,21 +227,57 @@ async function viewers(edges, seconds) {
 }
 
 /**
- * Origin front requests per segment during one config's window (only that config's edges pull
- * then; on loopback every edge connects from 127.0.0.1, so they are told apart by time), and
- * playlist requests per second.
+ * Origin front requests during one config's window, per edge: the log's client address is the
+ * edge's own (edges bind to it). For each edge: requests per new segment, and playlist requests
+ * per second. Requests from anything else (the lag poller) are left out.
  */
-function originRequests(fromLine, seconds) {
-  const lines = readFileSync(join(state, "logs", "origin.access.log"), "utf8").split("\n").slice(fromLine);
-  const counts = new Map();
-  let playlists = 0;
+function originRequests(logFile, fromLine, seconds, edgeAddresses) {
+  const lines = readFileSync(logFile, "utf8").split("\n").slice(fromLine);
+  const perEdge = new Map(edgeAddresses.map((a) => [a, { segments: new Map(), playlists: 0 }]));
+  let others = 0;
   for (const line of lines) {
-    if (line.includes("GET /hls/live/index.m3u8 ")) playlists += 1;
+    if (line === "") continue;
+    const from = line.split(" ", 1)[0];
+    const edge = perEdge.get(from);
+    if (edge === undefined) {
+      others += 1;
+      continue;
+    }
+    if (line.includes("GET /hls/live/index.m3u8 ")) edge.playlists += 1;
     const m = /"GET \/hls\/live\/(\d+\.ts) /.exec(line);
-    if (m !== null) counts.set(m[1], (counts.get(m[1]) ?? 0) + 1);
+    if (m !== null) edge.segments.set(m[1], (edge.segments.get(m[1]) ?? 0) + 1);
   }
-  return { perSegment: [...counts.values()], playlistsPerSecond: Number((playlists / seconds).toFixed(1)) };
+  return {
+    edges: [...perEdge].map(([address, e]) => ({ address, perSegment: [...e.segments.values()], playlistsPerSecond: Number((e.playlists / seconds).toFixed(1)) })),
+    leftOut: others,
+  };
 }
+
+/** GET over HTTP from a given local address; resolves the status and the time taken (ms). */
+function timedGet(url, localAddress) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const req = request(url, { localAddress, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode, ms: performance.now() - t0 }));
+    });
+    req.once("error", () => resolve({ status: -1, ms: performance.now() - t0 }));
+    req.end();
+  });
+}
+
+const text = (url, localAddress) =>
+  new Promise((resolve) => {
+    const req = request(url, { localAddress, agent: false }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve(body));
+    });
+    req.once("error", () => resolve(""));
+    req.end();
+  });
+
+const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))];
 
 async function originLag(edges, seconds) {
   // Poll the origin front and each edge every 50 ms; lag = first sighting at the edge - at the origin.
@@ -235,7 +285,7 @@ async function originLag(edges, seconds) {
   const origin = new Map();
   const atEdge = edges.map(() => new Map());
   while (Date.now() < stop) {
-    const [o, ...es] = await Promise.all([ORIGIN, ...edges].map((base) => fetch(`${base}/hls/live/index.m3u8`).then((r) => r.text()).catch(() => "")));
+    const [o, ...es] = await Promise.all([ORIGIN, ...edges].map((base) => text(`${base}/hls/live/index.m3u8`, POLLER_ADDRESS)));
     const now = Date.now();
     for (const s of segmentsOf(o)) if (!origin.has(s)) origin.set(s, now);
     es.forEach((text, i) => {
@@ -262,6 +312,7 @@ try {
   startNginx("seed-plain-west", seedEdgeConf("plain-west", "127.0.249.43:20081", PLAIN_ORIGIN));
   startNginx("seed-plain-east", seedEdgeConf("plain-east", "127.0.249.44:20081", PLAIN_ORIGIN));
 
+  if (want("a")) {
   // (a) a segment the edge holds vs the same bytes from disk.
   const playlist = segmentsOf(await (await fetch(`${EDGES.edgelab[0]}/hls/live/index.m3u8`)).text());
   const segment = playlist.at(-2);
@@ -294,24 +345,88 @@ try {
     samples: { edge: edgeRps.map(Math.round), static: staticRps.map(Math.round) },
   };
 
+  }
+
   // (b) + (c): 200 viewers on two edges, one config at a time, same origin, same stream.
-  for (const config of ["edgelab", "seed", "seed-plain-origin"]) {
+  for (const config of want("b") ? ["edgelab", "seed", "seed-plain-origin"] : []) {
     const edges = EDGES[config];
-    const from = readFileSync(join(state, "logs", "origin.access.log"), "utf8").split("\n").length - 1;
+    // What the edges ask their origin: the origin front, or for the last config the plain proxy
+    // standing in for the seed's own origin (the front would see that proxy, not the edges).
+    const logFile = config === "seed-plain-origin" ? join(dir, "plain", "logs", "access.log") : join(state, "logs", "origin.access.log");
+    const from = readFileSync(logFile, "utf8").split("\n").length - 1;
     log(`(b) ${config}: ${VIEWERS} viewers on ${edges.length} edges for ${VIEWER_SECONDS} s...`);
     const [, lag] = await Promise.all([viewers(edges, VIEWER_SECONDS), originLag(edges, VIEWER_SECONDS)]);
-    const { perSegment: counts, playlistsPerSecond } = originRequests(from, VIEWER_SECONDS);
-    const perSegment = counts.map((n) => n / edges.length);
+    const counted = originRequests(logFile, from, VIEWER_SECONDS, edges.map((e) => new URL(e).hostname));
     results[`b_${config}`] = {
       viewers: VIEWERS,
-      edges: edges.length,
-      segments: perSegment.length,
-      originRequestsPerSegmentPerEdge: { median: median(perSegment), max: Math.max(...perSegment), min: Math.min(...perSegment), mean: Number((perSegment.reduce((a, b) => a + b, 0) / perSegment.length).toFixed(2)) },
-      originPlaylistRequestsPerSecond: playlistsPerSecond,
+      edges: counted.edges.map((e) => ({
+        edge: e.address,
+        segments: e.perSegment.length,
+        originRequestsPerSegment: { median: median(e.perSegment), mean: Number((e.perSegment.reduce((a, b) => a + b, 0) / e.perSegment.length).toFixed(2)), max: Math.max(...e.perSegment), min: Math.min(...e.perSegment) },
+        originPlaylistRequestsPerSecond: e.playlistsPerSecond,
+      })),
+      originRequestsLeftOut: counted.leftOut,
     };
     results[`c_${config}`] = { lagSeconds: { median: Number(lag.median.toFixed(2)), max: Number(lag.max.toFixed(2)) }, samples: lag.samples };
-    log(`(b) ${config}: origin requests per new segment per edge: median ${median(perSegment)}, max ${Math.max(...perSegment)} over ${perSegment.length} segments; origin playlist requests ${playlistsPerSecond}/s`);
+    for (const e of results[`b_${config}`].edges) log(`(b) ${config} edge ${e.edge}: origin requests per new segment median ${e.originRequestsPerSegment.median}, mean ${e.originRequestsPerSegment.mean}, max ${e.originRequestsPerSegment.max} over ${e.segments} segments; playlist requests ${e.originPlaylistRequestsPerSecond}/s`);
     log(`(c) ${config}: edge lag behind the origin: median ${lag.median.toFixed(2)} s, max ${lag.max.toFixed(2)} s`);
+  }
+
+  // (d) viewer lookups through the origin (every playlist request asks the router), idle and
+  // under bursts of 50 wrong-key publishes, interleaved in short rounds (the machine's other load
+  // drifts; short rounds give both the same share of it).
+  if (want("d")) {
+  const idle = [];
+  const burst = [];
+  let round = 0;
+  let attempts = 0;
+  const until = Date.now() + LOOKUP_SECONDS * 1000;
+  // The attacker is a process of its own, so its 50 RTMP handshakes do not delay this process's probes.
+  const attacker = `
+    const { rtmpPublish } = await import(${JSON.stringify(join(root, "dist", "media", "rtmp.js"))});
+    const [first, until] = process.argv.slice(1).map(Number);
+    let n = first;
+    while (Date.now() < until) {
+      // 50 fresh addresses per burst: no address reaches the per-address limit, every attempt costs a key check.
+      const net = 250 + (Math.floor(n / 50) % 6);
+      await Promise.all(Array.from({ length: 50 }, (_, i) => rtmpPublish({ host: "127.0.${NET}.38", port: 20935, app: "live", name: "live?key=wrong-" + (n + i), localAddress: "127.0." + net + "." + ((i % 250) + 1), timeoutMs: 20000 }).then((p) => p.close(), () => undefined)));
+      n += 50;
+    }
+    process.stdout.write(String(n - first));`;
+  while (Date.now() < until) {
+    const bursting = round % 2 === 1;
+    const roundEnd = Date.now() + ROUND_MS;
+    const attack = bursting
+      ? new Promise((resolve) => {
+          // At the lowest priority: on a network the attacker is another machine, not a share of this one's CPU.
+          const child = spawn("nice", ["-n", "19", process.execPath, "--input-type=module", "-e", attacker, String(attempts), String(roundEnd)], { stdio: ["ignore", "pipe", "inherit"] });
+          let out = "";
+          child.stdout.on("data", (d) => (out += d));
+          child.once("exit", () => resolve(Number(out) || 0));
+        })
+      : Promise.resolve(0);
+    if (bursting) await sleep(200); // the first attempts are in flight
+    while (Date.now() < roundEnd) {
+      const { status, ms } = await timedGet(`${ORIGIN}/hls/live/index.m3u8`, PROBE_ADDRESS);
+      if (status === 200) (bursting ? burst : idle).push(ms);
+      await sleep(20);
+    }
+    attempts += await attack;
+    round += 1;
+  }
+  results.d = {
+    lookups: { idle: idle.length, burst: burst.length },
+    wrongKeyAttempts: attempts,
+    idleP99Ms: Number(p99(idle).toFixed(1)),
+    burstP99Ms: Number(p99(burst).toFixed(1)),
+    idleMedianMs: Number(median(idle).toFixed(1)),
+    burstMedianMs: Number(median(burst).toFixed(1)),
+    burstMaxMs: Number(Math.max(...burst).toFixed(1)),
+    ratioP99: Number((p99(burst) / p99(idle)).toFixed(2)),
+    target: "burst p99 <= 2 x idle p99",
+    loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+  };
+  log(`(d) origin lookups: idle p99 ${results.d.idleP99Ms} ms, during ${attempts} wrong-key attempts p99 ${results.d.burstP99Ms} ms (ratio ${results.d.ratioP99})`);
   }
 } finally {
   for (const c of children) c.kill("SIGQUIT");

@@ -1,8 +1,22 @@
 // Generates a valid inventory with N edge hosts (agents) spread over VLANs of /22 subnets,
-// 3 servers, one BGP peer per edge label. Deterministic: same N, same text.
-// Usage: node bench/gen-inventory.js 10000 > /tmp/big.yml
+// 3 servers, one BGP peer per edge label; with brokenEvery = k, every k-th host has one problem.
+// Deterministic: same arguments, same text.
+// Usage: node bench/gen-inventory.js 10000 [brokenEvery] > /tmp/big.yml
 
-export function generateInventory(edges, { labels = 40 } = {}) {
+/**
+ * Ways a host line can be wrong, one problem each (for the "1% broken" inventory): a vmid taken by
+ * the host before it, an address outside its VLAN's subnet, a VLAN that is not defined, a label
+ * that is not a DNS label, a misspelt variable.
+ */
+const BREAKAGES = [
+  (host, e) => host.replace(/vmid: \d+/, `vmid: ${10000 + e - 1}`),
+  (host, e) => host.replace(/ansible_host: [\d.]+/, `ansible_host: 10.98.${Math.floor(e / 256)}.${e % 256}`),
+  (host) => host.replace(/data_vlan: \d+/, "data_vlan: 4000"),
+  (host) => host.replace(/label: edge-(\d+)/, "label: Edge_$1"),
+  (host) => host.replace("vmid:", "vmidd:"),
+];
+
+export function generateInventory(edges, { labels = 40, brokenEvery = 0 } = {}) {
   const perVlan = 1000; // a /22 holds 1022 hosts
   const vlans = Math.ceil(edges / perVlan);
   const lines = [];
@@ -27,11 +41,14 @@ export function generateInventory(edges, { labels = 40 } = {}) {
     const offset = (e % perVlan) + 2;
     const third = v * 4 + Math.floor(offset / 256);
     const address = `10.${200 + Math.floor((v * 4) / 256)}.${third % 256}.${offset % 256}`;
-    lines.push(`            edge-${String(e).padStart(5, "0")}: {ansible_host: ${address}, vmid: ${10000 + e}, data_vlan: ${200 + v}, label: edge-${e % labels}}`);
+    let host = `            edge-${String(e).padStart(5, "0")}: {ansible_host: ${address}, vmid: ${10000 + e}, data_vlan: ${200 + v}, label: edge-${e % labels}}`;
+    // Every brokenEvery-th host (from the 2nd on) gets one problem, the kinds in turn.
+    if (brokenEvery > 0 && e % brokenEvery === 1) host = BREAKAGES[Math.floor(e / brokenEvery) % BREAKAGES.length](host, e);
+    lines.push(host);
   }
   return `${lines.join("\n")}\n`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(generateInventory(Number(process.argv[2] ?? 10000)));
+  process.stdout.write(generateInventory(Number(process.argv[2] ?? 10000), { brokenEvery: Number(process.argv[3] ?? 0) }));
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Brings up the local lab from inventories/local.yml on a fresh Debian 12 machine (root, or a
-# user with sudo): installs what it needs (scripts/setup.sh), validates the inventory, then
-# starts redis, two media servers, the stream-key router, two edges and a test source per
-# stream on loopback, and prints the stream URLs. Stop it with: npx edgelab down
+# Brings up the local lab from inventories/local.yml on a Debian 12 machine: installs what it
+# needs (scripts/setup.sh), validates the inventory, then starts redis, two media servers, the
+# stream-key router, two edges and a test source per stream on loopback, and prints the stream
+# URLs and where to publish your own. Stop it with: npx edgelab down
+#
+# Run it as yourself. The lab itself never needs root; sudo is used only when Debian packages
+# are missing (scripts/setup.sh installs them with apt-get), and then asks for your password.
 #
 #   scripts/lab.sh                       # the embedded default, inventories/local.yml
 #   scripts/lab.sh -i my-inventory.yml   # any other inventory

@@ -17,7 +17,7 @@ EDGELAB_APT_PACKAGES=(
   nginx libnginx-mod-rtmp ffmpeg redis-server
   ansible ansible-lint
   openssh-client openssh-server iproute2 strace
-  ca-certificates chromium wrk
+  ca-certificates chromium wrk time
   frr gobgpd
 )
 

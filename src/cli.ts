@@ -12,6 +12,7 @@ import { upCommand } from "./commands/up.js";
 import { statusCommand } from "./commands/status.js";
 import { downCommand } from "./commands/down.js";
 import { smokeCommand } from "./commands/smoke.js";
+import { keysCommand } from "./commands/keys.js";
 import { proxmoxSimCommand } from "./commands/proxmox-sim.js";
 import { planCommand } from "./commands/plan.js";
 import { provisionCommand } from "./commands/provision.js";
@@ -46,7 +47,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
+  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, keysCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {

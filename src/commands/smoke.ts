@@ -3,11 +3,11 @@ import { Command } from "commander";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { EXIT_FAILED, UsageError } from "../errors.js";
-import { localDataPlane } from "../model/dataplane.js";
 import { table } from "../output.js";
 import { loadLab } from "../pipeline/inventory-file.js";
 import { dashPath, hlsPath } from "../providers/local/plan.js";
 import { findProgram } from "../providers/local/preflight.js";
+import { localSmokeTarget } from "../smoke/local-target.js";
 import { junit, summary } from "../smoke/report.js";
 import { runSmoke, type SmokeTarget } from "../smoke/run.js";
 import { println, type App } from "./app.js";
@@ -33,6 +33,10 @@ export function smokeCommand(app: App): Command {
     .addHelpText(
       "after",
       `
+For the local lab, each stream's state comes first (from the stream-key router, as in edgelab
+status): a stream waiting for its publisher (your own encoder not connected yet) is reported as
+such, not as a failure, and not checked further; a stalled stream fails.
+
 Exit status: 0 when every check passes, 1 when any fails.
 
 Examples:
@@ -46,20 +50,21 @@ Examples:
       const maxLag = Number(options.maxLag);
       if (!Number.isFinite(maxLag) || maxLag <= 0) throw new UsageError(`--max-lag must be a positive number of seconds, got '${options.maxLag}'`);
       const { lab } = loadLab(ctx);
-      const plane = localDataPlane(lab);
       const names = options.stream ?? lab.streams.map((x) => x.name);
       for (const name of names) if (!lab.streams.some((x) => x.name === name)) throw new UsageError(`stream '${name}' is not in the inventory`, `Streams: ${lab.streams.map((x) => x.name).join(", ")}.`);
-      const byUrl = options.edge !== undefined;
-      const firstMedia = plane.mediaServers[0];
-      const target: SmokeTarget = {
-        edges: byUrl ? (options.edge ?? []).map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, "") })) : plane.edges.map((e) => ({ name: e.name, url: `http://${e.http.host}:${e.http.port}` })),
-        origin: options.origin ?? (byUrl ? undefined : `http://${plane.origin.host}:${plane.origin.port}`),
-        ingest: options.ingest ?? (byUrl || firstMedia === undefined ? undefined : `rtmp://${firstMedia.rtmp.host}:${firstMedia.rtmp.port}/live`),
-        streams: names.map((name) => ({ name, hlsPath: hlsPath(lab, name), dashPath: dashPath(lab, name) })),
-        ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
-        ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
-        maxLagSeconds: maxLag,
-      };
+      const target: SmokeTarget =
+        options.edge === undefined
+          ? { ...(await localSmokeTarget(lab, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })), ...(options.origin !== undefined ? { origin: options.origin } : {}), ...(options.ingest !== undefined ? { ingest: options.ingest } : {}) }
+          : {
+              edges: options.edge.map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, "") })),
+              origin: options.origin,
+              ingest: options.ingest,
+              streams: names.map((name) => ({ name, hlsPath: hlsPath(lab, name), dashPath: dashPath(lab, name) })),
+              ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
+              ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
+              maxLagSeconds: maxLag,
+              states: undefined,
+            };
       const results = await runSmoke(target, (line) => {
         if (!ctx.options.json) println(ctx.stderr, s.dim(`  ${line}`));
       });

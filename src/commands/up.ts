@@ -10,8 +10,7 @@ import { JsonReporter, LineReporter, TtyReporter, type Reporter } from "../pipel
 import { processInterrupts, runPipeline, type PipelineBase, type RunRequest, type Selection } from "../pipeline/runner.js";
 import { isStageName, STAGE_ORDER, type StageName } from "../pipeline/stage.js";
 import { allStages } from "../pipeline/stages/index.js";
-import { streamUrls } from "../pipeline/stages/local.js";
-import type { StreamUrls } from "../providers/local/plan.js";
+import { localOutputs, type LocalOutputs } from "../pipeline/stages/local.js";
 import type { Context } from "../context.js";
 import { println, type App } from "./app.js";
 import { tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
@@ -48,8 +47,8 @@ export function reporterFor(ctx: Context): Reporter {
   return new LineReporter(ctx.stdout, ctx.stderr, s);
 }
 
-/** Runs the pipeline for `up`/`destroy`/`rebuild`; returns the exit code and the stream URLs. */
-export async function runStages(app: App, base: PipelineBase, request: RunRequest): Promise<{ exitCode: number; urls: readonly StreamUrls[] }> {
+/** Runs the pipeline for `up`/`destroy`/`rebuild`; returns the exit code and the local lab's URLs. */
+export async function runStages(app: App, base: PipelineBase, request: RunRequest): Promise<{ exitCode: number; urls: LocalOutputs }> {
   const ctx = base.ctx;
   const s = app.style(ctx);
   const interrupts = processInterrupts((signal) => {
@@ -57,16 +56,24 @@ export async function runStages(app: App, base: PipelineBase, request: RunReques
   });
   try {
     const result = await runPipeline(base, allStages(), request, reporterFor(ctx), interrupts);
-    return { exitCode: result.exitCode, urls: streamUrls(result.outputs.get("local")) };
+    return { exitCode: result.exitCode, urls: localOutputs(result.outputs.get("local")) };
   } finally {
     interrupts.dispose();
   }
 }
 
-export function printUrls(ctx: Context, s: Style, urls: readonly StreamUrls[]): void {
-  if (urls.length === 0) return;
+export function printUrls(ctx: Context, s: Style, out: LocalOutputs): void {
+  if (out.urls.length === 0) return;
   println(ctx.stdout, "");
-  println(ctx.stdout, table([["STREAM", "EDGE", "HLS", "DASH", "PLAYER"].map((h) => s.bold(h)), ...urls.map((u) => [u.stream, u.edge, u.hls, u.dash ?? "-", u.player])]));
+  println(ctx.stdout, table([["STREAM", "EDGE", "HLS", "DASH", "PLAYER"].map((h) => s.bold(h)), ...out.urls.map((u) => [u.stream, u.edge, u.hls, u.dash ?? "-", u.player])]));
+  // Ingest: where an encoder publishes each stream; never the key, only the command that shows it.
+  const inventoryArg = ctx.options.inventory !== undefined ? ` -i ${ctx.options.inventory}` : "";
+  const ingest = out.ingest.filter((i) => i.publisher !== "pull");
+  if (ingest.length > 0) {
+    println(ctx.stdout);
+    println(ctx.stdout, table([["STREAM", "RTMP INGEST", "PUBLISHED BY", "STREAM KEY"].map((h) => s.bold(h)), ...ingest.map((i) => [i.stream, `${i.server}/${i.stream}`, i.publisher === "external" ? "your encoder (waiting for it)" : "the lab's test source", `edgelab${inventoryArg} keys show ${i.stream}`])]));
+    println(ctx.stdout, s.dim("  OBS: Server = the ingest URL without the stream name; Stream Key = what the key command prints. See docs/local-lab.md."));
+  }
   println(ctx.stdout, `\nNext: edgelab status · edgelab smoke · edgelab down`);
 }
 

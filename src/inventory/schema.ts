@@ -409,9 +409,16 @@ export const StreamSettings = z
               .describe("Camera or encoder URL, e.g. rtsp://camera.example.com/stream1."),
           })
           .describe("A camera or encoder pulled in with ffmpeg."),
+        z
+          .strictObject({
+            type: z
+              .literal("external")
+              .describe("Your own encoder (OBS, ffmpeg, a hardware encoder) publishes to the lab's RTMP ingest with the stream key (`edgelab keys show <stream>`)."),
+          })
+          .describe("An encoder you run yourself; the lab starts no source and waits for it (reported as \"waiting for publisher\", not a failure)."),
       ])
       .default({ type: "testsrc" })
-      .describe("What feeds the stream in the lab: the ffmpeg test pattern, or a camera/encoder URL to pull."),
+      .describe("What feeds the stream in the lab: the ffmpeg test pattern, a camera/encoder URL to pull, or your own encoder publishing to it."),
   })
   .describe("A live stream the lab carries.");
 

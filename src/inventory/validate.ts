@@ -17,9 +17,15 @@ export interface ValidationResult {
   readonly facts: InventoryFacts | undefined;
 }
 
-function dataOnly(text: string): Pick<ParsedInventory, "data" | "syntax"> {
+/**
+ * The data, and the parse itself when it is cheap to keep: a small text, or a large one whose
+ * one-line host mappings the fast path read (the document tree is then a few MB). Otherwise the
+ * tree (the largest structure by far) is dropped and rebuilt only if there is an issue to locate.
+ */
+function dataOnly(text: string): { data: unknown; syntax: ParsedInventory["syntax"]; kept: ParsedInventory | undefined } {
   const parsed = parseInventoryText(text);
-  return { data: parsed.data, syntax: parsed.syntax };
+  const keep = parsed.fast !== undefined || text.length < 64 * 1024;
+  return { data: parsed.data, syntax: parsed.syntax, kept: keep ? parsed : undefined };
 }
 
 export function hasErrors(issues: readonly Issue[]): boolean {
@@ -29,11 +35,11 @@ export function hasErrors(issues: readonly Issue[]): boolean {
 export function validateInventoryText(text: string, file: string, rules: readonly Rule[] = RULES): ValidationResult {
   // Positions are only needed when something is wrong: the document tree (the largest
   // structure by far) is not kept; it is rebuilt from the text only to locate issues.
-  const { data, syntax } = dataOnly(text);
+  const { data, syntax, kept } = dataOnly(text);
   if (syntax.length > 0) {
     return { file, issues: syntax.map((i) => ({ ...i, file })).sort(compareLocated), facts: undefined };
   }
-  const reparse = (): ParsedInventory => parseInventoryText(text);
+  const reparse = (): ParsedInventory => kept ?? parseInventoryText(text);
   const found: Issue[] = [];
   if (data === null || data === undefined) {
     found.push(error([], "the inventory is empty", "Start from a copy of inventories/local.yml."));

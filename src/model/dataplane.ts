@@ -25,6 +25,12 @@ export interface EdgeNode {
   readonly name: string;
   readonly label: string;
   readonly http: Endpoint;
+  /**
+   * The address the edge's requests to the origin come from, when the placement sets one. The
+   * local lab binds each edge to its host's address, so the origin's access log tells edges apart
+   * as it would on separate machines (on loopback they would all come from 127.0.0.1).
+   */
+  readonly sourceAddress?: string | undefined;
 }
 
 export interface StreamPlacement {
@@ -59,7 +65,7 @@ export function localDataPlane(lab: Lab): DataPlane {
     router: { host: first.address, port: ports.router },
     origin: { host: first.address, port: ports.origin },
     mediaServers,
-    edges: edgeHosts.map((h) => ({ name: h.name, label: h.label, http: { host: h.address, port: ports.edge } })),
+    edges: edgeHosts.map((h) => ({ name: h.name, label: h.label, http: { host: h.address, port: ports.edge }, sourceAddress: h.address })),
     streams: lab.streams.map((s, i) => ({ name: s.name, server: mediaServers[i % mediaServers.length]?.name ?? "media-0" })),
   };
 }

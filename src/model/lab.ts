@@ -142,15 +142,24 @@ export interface EdgeGroupModel {
 export interface StreamModel {
   readonly name: string;
   readonly key: SecretRef;
-  readonly source: { readonly type: "testsrc" } | { readonly type: "url"; readonly url: string };
+  readonly source: { readonly type: "testsrc" } | { readonly type: "url"; readonly url: string } | { readonly type: "external" };
 }
 
 /**
  * Streams from an RTMP URL are pulled by the media server itself (nginx-rtmp `pull ... static`);
- * every other source is published with the stream's key (a test pattern, or ffmpeg pulling a URL).
+ * every other source is published with a key (a test pattern, ffmpeg pulling a URL, the user's encoder).
  */
 export function pulledByMediaServer(stream: Pick<StreamModel, "source">): boolean {
   return stream.source.type === "url" && /^rtmps?:\/\//.test(stream.source.url);
+}
+
+/**
+ * Who publishes a stream: the lab's own source process (test pattern, or ffmpeg pulling a URL),
+ * the user's encoder (external), or nobody because the media server pulls it itself.
+ */
+export function publisherOf(stream: Pick<StreamModel, "source">): "source" | "external" | "pull" {
+  if (stream.source.type === "external") return "external";
+  return pulledByMediaServer(stream) ? "pull" : "source";
 }
 
 export interface RenditionModel {

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { EdgelabError, EXIT_USAGE } from "../errors.js";
 import type { SecretRef } from "../inventory/schema.js";
 import { generateKey } from "../media/keys.js";
+import { writeFileAtomic } from "./artifacts.js";
 
 export interface SecretContext {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -14,6 +15,20 @@ export interface SecretContext {
   readonly baseDir: string;
   /** Where generated secrets are kept. */
   readonly secretsDir: string;
+}
+
+/** Where a generated secret named `id` is kept in the secrets directory. */
+export function generatedSecretPath(secretsDir: string, id: string): string {
+  return join(secretsDir, id.replace(/[^A-Za-z0-9_.-]/g, "_"));
+}
+
+/** Writes a new generated secret (atomically, 0600), replacing the old one; returns it. */
+export function replaceGeneratedSecret(secretsDir: string, id: string): string {
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  chmodSync(secretsDir, 0o700);
+  const value = generateKey();
+  writeFileAtomic(generatedSecretPath(secretsDir, id), `${value}\n`, 0o600);
+  return value;
 }
 
 /** Resolves `ref`; `id` names the secret in messages and in the secrets directory. */
@@ -44,7 +59,7 @@ export function resolveSecret(ref: SecretRef, id: string, ctx: SecretContext): s
     mkdirSync(dirname(ctx.secretsDir), { recursive: true });
     mkdirSync(ctx.secretsDir, { recursive: true, mode: 0o700 });
     chmodSync(ctx.secretsDir, 0o700);
-    const file = join(ctx.secretsDir, id.replace(/[^A-Za-z0-9_.-]/g, "_"));
+    const file = generatedSecretPath(ctx.secretsDir, id);
     if (existsSync(file)) return readFileSync(file, "utf8").trim();
     const value = generateKey();
     writeFileSync(file, `${value}\n`, { mode: 0o600, flag: "wx" });

@@ -24,6 +24,13 @@ export interface NginxPaths {
   readonly state: string;
   /** `user` of the worker processes; undefined leaves nginx's default (nobody when run as root). */
   readonly workerUser?: string | undefined;
+  /**
+   * Directory of the status listeners (stub_status, rtmp_stat) as unix sockets: whoever can
+   * enter it can read them, nobody else (a loopback port would answer every local user).
+   */
+  readonly status: string;
+  /** Directory of the files holding secrets that the configurations include (0700, files 0600). */
+  readonly secrets: string;
 }
 
 /** Debian's locations of the rtmp module and ffmpeg. */
@@ -55,6 +62,40 @@ function common(lab: Lab, plane: DataPlane, paths: NginxPaths): Record<string, u
   };
 }
 
+/** Where a component's status pages (stub_status; rtmp_stat on media servers) listen. */
+export function statusSocket(paths: NginxPaths, component: string): string {
+  return `${paths.status}/${component}.sock`;
+}
+
+/** The file a media server includes for its on_publish callbacks (it holds the server's secret). */
+export function notifyIncludePath(paths: NginxPaths, server: MediaServerNode): string {
+  return `${paths.secrets}/${server.name}-notify.conf`;
+}
+
+/**
+ * The included callbacks of one media server: the router's auth endpoints with this server's own
+ * secret in the path. Written beside the other secrets (0600), never into rendered output.
+ */
+export function renderMediaNotifyConf(plane: DataPlane, server: MediaServerNode, secret: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(secret)) throw new Error(`the secret of ${server.name} must be URL-safe`);
+  const base = `http://${plane.router.host}:${plane.router.port}/auth`;
+  return [
+    `# Callbacks of media server ${server.name} to the stream-key router, with its secret. Written by edgelab (0600).`,
+    `on_publish ${base}/publish/${server.name}/${secret};`,
+    `on_publish_done ${base}/publish-done/${server.name}/${secret};`,
+    "",
+  ].join("\n");
+}
+
+/** Every log file the rendered configurations write (so they can be created 0600 beforehand). */
+export function nginxLogFiles(plane: DataPlane, paths: NginxPaths): string[] {
+  const files: string[] = [];
+  for (const m of plane.mediaServers) files.push(...["error", "access", "rtmp"].map((kind) => `${paths.logs}/${m.name}.${kind}.log`));
+  files.push(`${paths.logs}/origin.error.log`, `${paths.logs}/origin.access.log`);
+  for (const e of plane.edges) files.push(...["error", "access", "fill"].map((kind) => `${paths.logs}/edge-${e.name}.${kind}.log`));
+  return files;
+}
+
 export function renderMediaServerConf(lab: Lab, plane: DataPlane, server: MediaServerNode, paths: NginxPaths, env: TemplateEnvironment): string {
   const record = lab.media.record;
   const recordPath = record === undefined ? undefined : record.path.startsWith("/") ? record.path : `${paths.state}/${record.path}`;
@@ -70,11 +111,13 @@ export function renderMediaServerConf(lab: Lab, plane: DataPlane, server: MediaS
     recordPath,
     pulls,
     gop: Math.round(lab.media.fps * lab.media.hls.fragment),
+    notifyInclude: notifyIncludePath(paths, server),
+    statusListen: `unix:${statusSocket(paths, server.name)}`,
   });
 }
 
 export function renderOriginConf(lab: Lab, plane: DataPlane, paths: NginxPaths, env: TemplateEnvironment): string {
-  return env.render("nginx/origin.conf.njk", common(lab, plane, paths));
+  return env.render("nginx/origin.conf.njk", { ...common(lab, plane, paths), statusListen: `unix:${statusSocket(paths, "origin")}` });
 }
 
 export function renderEdgeConf(lab: Lab, plane: DataPlane, node: EdgeNode, paths: NginxPaths, env: TemplateEnvironment): string {
@@ -84,6 +127,7 @@ export function renderEdgeConf(lab: Lab, plane: DataPlane, node: EdgeNode, paths
     cachePath: `${paths.cache}/edge-${node.name}`,
     mirrorPath: edgeMirrorPath(paths, node),
     socketPath: `${paths.run}/edge-${node.name}.sock`,
+    statusListen: `unix:${statusSocket(paths, `edge-${node.name}`)}`,
   });
 }
 
@@ -108,7 +152,7 @@ export function renderNginx(lab: Lab, plane: DataPlane, paths: NginxPaths, env: 
 
 /** Directories the rendered configurations expect to exist (nginx creates only the last level). */
 export function nginxDirectories(lab: Lab, plane: DataPlane, paths: NginxPaths): string[] {
-  const dirs = [paths.run, paths.logs, paths.tmp, paths.media, paths.cache, paths.player];
+  const dirs = [paths.run, paths.logs, paths.tmp, paths.media, paths.cache, paths.player, paths.status];
   for (const m of plane.mediaServers) dirs.push(`${paths.media}/${m.name}`, `${paths.tmp}/${m.name}`);
   dirs.push(`${paths.tmp}/origin`);
   for (const e of plane.edges) dirs.push(`${paths.tmp}/edge-${e.name}`, edgeMirrorPath(paths, e), `${edgeMirrorPath(paths, e)}/.tmp`);

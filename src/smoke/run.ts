@@ -7,6 +7,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { parseMpd } from "../media/dash.js";
 import { compareReload, parsePlaylist, targetDurationProblems, totalDuration, type MediaPlaylist } from "../media/hls.js";
+import type { StreamStateName } from "../media/routing.js";
+import { parseRtmpUrl, RtmpError, rtmpPublish } from "../media/rtmp.js";
 
 const exec = promisify(execFile);
 
@@ -18,6 +20,12 @@ export interface SmokeTarget {
   readonly streams: readonly { readonly name: string; readonly hlsPath: string; readonly dashPath: string | undefined }[];
   /** rtmp://host:port/live of a media server, for the wrong-key check; optional. */
   readonly ingest: string | undefined;
+  /**
+   * Each stream's state from the stream-key router (the local lab). Streams waiting for their
+   * publisher are reported as such (not a failure) and not checked further; stalled ones fail.
+   * Undefined (smoke by URL): every stream is checked.
+   */
+  readonly states: ReadonlyMap<string, StreamStateName> | undefined;
   readonly ffmpeg: string;
   readonly ffprobe: string;
   /** Longest a playlist may trail the origin's, in seconds. */
@@ -48,6 +56,9 @@ async function get(url: string, timeoutMs = 5000): Promise<Fetched> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The loopback address smoke's wrong-key attempt comes from. */
+export const SMOKE_LOOPBACK_SOURCE = "127.0.0.2";
 
 /** How often the live-edge check reloads the edge's and the origin's playlists. */
 const POLL_MS = 100;
@@ -239,9 +250,23 @@ export async function runSmoke(t: SmokeTarget, progress: (line: string) => void 
       return { ok: res.status === 404 && cors === "*", value: `${res.status}, Access-Control-Allow-Origin: ${cors ?? "(missing)"}` };
     });
   }
+  const states = t.states;
+  if (states !== undefined) {
+    for (const stream of t.streams) {
+      const state = states.get(stream.name);
+      await r.check("stream-state", stream.name, undefined, () =>
+        Promise.resolve(
+          state === undefined
+            ? { ok: false, value: "the router does not report this stream" }
+            : { ok: state !== "stalled", value: state === "waiting for publisher" ? "waiting for publisher (not a failure: nothing checked further)" : state },
+        ),
+      );
+    }
+  }
+  const live = t.streams.filter((stream) => states === undefined || states.get(stream.name) === "live");
   // Streams on edges run side by side (each waits ~3 target durations on the live edge); the
   // decoding checks come after, so they do not disturb the timing of the first.
-  const pairs = t.streams.flatMap((stream) => t.edges.map((edge) => ({ stream, edge })));
+  const pairs = live.flatMap((stream) => t.edges.map((edge) => ({ stream, edge })));
   progress(`watching the live edge of ${pairs.length} stream/edge pair(s)`);
   const playlists = await Promise.all(pairs.map(({ stream, edge }) => playlistsOnEdge(r, t, stream, edge)));
   progress("fetching segments, DASH and decoding through each edge");
@@ -250,14 +275,17 @@ export async function runSmoke(t: SmokeTarget, progress: (line: string) => void 
   const firstStream = t.streams[0];
   if (ingest !== undefined && firstStream !== undefined) {
     await r.check("wrong-key-refused", firstStream.name, undefined, async () => {
-      const url = `${ingest}/${firstStream.name}?key=edgelab-smoke-wrong-key`;
+      const { host, port, app } = parseRtmpUrl(`${ingest}/${firstStream.name}`);
+      // On loopback, from an address of its own: its deliberate failure must not count against
+      // the address real encoders on this machine publish from (the router limits failures per address).
+      const localAddress = host.startsWith("127.") ? SMOKE_LOOPBACK_SOURCE : undefined;
       try {
-        await exec(t.ffmpeg, ["-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10", "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-f", "flv", url], { timeout: 20_000 });
-        return { ok: false, value: "ffmpeg published with a wrong key (exit 0)" };
+        const publisher = await rtmpPublish({ host, port, app, name: `${firstStream.name}?key=edgelab-smoke-wrong-key`, localAddress, timeoutMs: 15_000 });
+        await publisher.close();
+        return { ok: false, value: "the media server accepted a publish with a wrong key" };
       } catch (cause) {
-        const e = cause as { code?: number | string; killed?: boolean };
-        if (e.killed === true) return { ok: false, value: "ffmpeg was still publishing after 20 s" };
-        return { ok: true, value: `publisher refused (ffmpeg exit ${String(e.code ?? "?")})` };
+        if (cause instanceof RtmpError && cause.refused) return { ok: true, value: `publisher refused (${cause.message})` };
+        throw cause;
       }
     });
   }

@@ -24,10 +24,12 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-export function start(argv: readonly string[]): Started {
+/** Starts a program; `input` (if any) is written to its standard input, which is then closed. */
+export function start(argv: readonly string[], input?: string): Started {
   const [command, ...args] = argv;
   if (command === undefined) throw new Error("empty argv");
-  const child = spawn(command, args, { stdio: "ignore" });
+  const child = spawn(command, args, { stdio: [input === undefined ? "ignore" : "pipe", "ignore", "ignore"] });
+  if (input !== undefined) child.stdin?.end(input);
   return {
     child,
     stop: () =>
@@ -40,9 +42,9 @@ export function start(argv: readonly string[]): Started {
   };
 }
 
-/** A real redis-server on a loopback address, without persistence. */
-export async function startRedis(host: string, port: number): Promise<Started> {
-  const redis = start(["redis-server", "--bind", host, "--port", String(port), "--save", "", "--appendonly", "no", "--protected-mode", "no"]);
+/** A real redis-server on a loopback address, without persistence, with a password (given on stdin). */
+export async function startRedis(host: string, port: number, password: string): Promise<Started> {
+  const redis = start(["redis-server", "-"], `bind ${host}\nport ${port}\nsave ""\nappendonly no\nprotected-mode yes\nrequirepass ${password}\n`);
   await waitForPort(host, port);
   return redis;
 }

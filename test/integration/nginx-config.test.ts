@@ -6,10 +6,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultEnvironment } from "../../src/render/environment.js";
-import { nginxDirectories, renderNginx } from "../../src/render/nginx.js";
-import { fixedPaths, labFrom, localDataPlane } from "../helpers/dataplane.js";
+import { nginxDirectories, notifyIncludePath, renderMediaNotifyConf, renderNginx } from "../../src/render/nginx.js";
+import { abrData, fixedPaths, labFrom, localDataPlane } from "../helpers/dataplane.js";
 import { localData, vars } from "../helpers/inventory.js";
-import { abrData } from "../unit/render/nginx.test.js";
 
 const exec = promisify(execFile);
 const base = mkdtempSync(join(tmpdir(), "edgelab-nginx-t-"));
@@ -34,6 +33,9 @@ describe("nginx -t", () => {
       const paths = fixedPaths(dir);
       const plane = localDataPlane(lab);
       for (const d of nginxDirectories(lab, plane, paths)) mkdirSync(d, { recursive: true });
+      // The media servers' callbacks with their secrets: written beside the other secrets (0600).
+      mkdirSync(paths.secrets, { recursive: true, mode: 0o700 });
+      for (const m of plane.mediaServers) writeFileSync(notifyIncludePath(paths, m), renderMediaNotifyConf(plane, m, `secret-of-${m.name}`), { mode: 0o600 });
       const files = renderNginx(lab, plane, paths, defaultEnvironment());
       expect(files.length).toBeGreaterThanOrEqual(4);
       for (const f of files) {

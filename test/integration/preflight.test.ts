@@ -1,6 +1,7 @@
 /** Before anything starts: missing programs by name with the install command; taken ports with who holds them. */
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EdgelabError } from "../../src/errors.js";
 import { findProgram, LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "../../src/providers/local/preflight.js";
 import { testLab, type TestLab } from "../helpers/lab.js";
 
@@ -21,11 +22,14 @@ describe("programs", () => {
         "/nonexistent",
       ),
     ).toThrow(/missing: mediamtx \(edgelab-no-such-program\), rtmp module \(\/nonexistent\/ngx_rtmp_module\.so\)/);
+    let thrown: unknown;
     try {
       requirePrograms([{ name: "x", file: "edgelab-no-such-program", pkg: "edgelab-x" }], "");
     } catch (err) {
-      expect((err as { hint?: string }).hint).toMatch(/apt-get install edgelab-x/);
+      thrown = err;
     }
+    expect(thrown).toBeInstanceOf(EdgelabError);
+    expect((thrown as EdgelabError).hint).toMatch(/apt-get install edgelab-x/);
     expect(findProgram("edgelab-no-such-program", process.env["PATH"])).toBeUndefined();
   });
 });

@@ -6,24 +6,34 @@
  */
 import { z } from "zod";
 import { localDown, localStatus, localUp } from "../../providers/local/lab.js";
-import type { StreamUrls } from "../../providers/local/plan.js";
+import type { Ingest, StreamUrls } from "../../providers/local/plan.js";
 import type { PipelineContext, Stage } from "../stage.js";
 
 const UrlsOutput = z.array(z.object({ stream: z.string(), edge: z.string(), hls: z.string(), dash: z.string().optional(), player: z.string() }));
+const IngestOutput = z.array(z.object({ stream: z.string(), publisher: z.enum(["source", "external", "pull"]), server: z.string(), mediaServer: z.string() }));
 
-/** The stream URLs the local stage recorded (this run's or the journal's); empty when unknown. */
-export function streamUrls(outputs: Readonly<Record<string, string>> | undefined): StreamUrls[] {
-  const text = outputs?.["urls"];
-  if (text === undefined) return [];
+export interface LocalOutputs {
+  readonly urls: readonly StreamUrls[];
+  readonly ingest: readonly Ingest[];
+}
+
+function parsedOutput<T>(text: string | undefined, schema: z.ZodType<T>): T | undefined {
+  if (text === undefined) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    // A journal edited by hand: the URLs are only shown, so an unreadable value shows none.
-    return [];
+    // A journal edited by hand: these values are only shown, so an unreadable one shows nothing.
+    return undefined;
   }
-  const parsed = UrlsOutput.safeParse(value);
-  return parsed.success ? parsed.data.map((u) => ({ ...u, dash: u.dash })) : [];
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** The stream and ingest URLs the local stage recorded (this run's or the journal's). */
+export function localOutputs(outputs: Readonly<Record<string, string>> | undefined): LocalOutputs {
+  const urls = parsedOutput(outputs?.["urls"], UrlsOutput) ?? [];
+  return { urls: urls.map((u) => ({ ...u, dash: u.dash })), ingest: parsedOutput(outputs?.["ingest"], IngestOutput) ?? [] };
 }
 
 /** What the local processes are made from: the rendered data-plane files and the lab's shape. */
@@ -60,8 +70,8 @@ export const localStage: Stage = {
     return {
       changes: result.changed === "unchanged" ? 0 : 1,
       summary: result.changed === "started" ? `started ${processes} processes` : result.changed === "reloaded" ? "reloaded with the new configuration" : `${processes} processes running`,
-      outputs: { urls: JSON.stringify(result.urls) },
-      details: { changed: result.changed, streams: result.urls },
+      outputs: { urls: JSON.stringify(result.urls), ingest: JSON.stringify(result.ingest) },
+      details: { changed: result.changed, streams: result.urls, ingest: result.ingest.filter((i) => i.publisher !== "pull").map((i) => ({ stream: i.stream, publisher: i.publisher, url: `${i.server}/${i.stream}`, server: i.server, keyCommand: `edgelab keys show ${i.stream}` })) },
     };
   },
   destroyPlan: async (p) => {

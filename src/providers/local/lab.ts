@@ -3,26 +3,28 @@
  * reports what runs, and stops what it started (and nothing else).
  */
 import { spawn } from "node:child_process";
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { EdgelabError } from "../../errors.js";
-import { hashKey, verifyKey, type KeyHash } from "../../media/keys.js";
-import type { RouterConfig } from "../../media/routing.js";
+import { generateKey, hashKey, verifyKey, type KeyHash } from "../../media/keys.js";
+import { RouterConfig } from "../../media/routing.js";
 import { localDataPlane, type DataPlane } from "../../model/dataplane.js";
-import { pulledByMediaServer, type Lab } from "../../model/lab.js";
+import { publisherOf, type Lab } from "../../model/lab.js";
 import { PACKAGE_ROOT, TEMPLATES_DIR } from "../../paths.js";
 import { writeFileAtomic } from "../../pipeline/artifacts.js";
-import { resolveSecret } from "../../pipeline/secrets.js";
+import { generatedSecretPath, resolveSecret } from "../../pipeline/secrets.js";
 import { defaultEnvironment } from "../../render/environment.js";
-import { localLayout, type LocalLayout } from "./layout.js";
-import { buildLocalPlan, type LocalPlan, type StreamUrls } from "./plan.js";
+import { localLayout, secretIds, type LocalLayout } from "./layout.js";
+import { buildLocalPlan, type Ingest, type LocalPlan, type StreamUrls, type UnprivilegedUser } from "./plan.js";
 import { LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "./preflight.js";
-import { probe, redactSecrets, type ProcessState, type SupervisorState } from "./supervisor.js";
+import { openLog, probe, SupervisorState, type ProcessState } from "./supervisor.js";
 import { parsePlaylist, totalDuration } from "../../media/hls.js";
+import { fetchRouterHealth, type RouterStreamReport } from "../../media/router-health.js";
 
 export const SUPERVISOR_SCRIPT = join(PACKAGE_ROOT, "dist", "providers", "local", "supervisor.js");
 export const ROUTER_SCRIPT = join(PACKAGE_ROOT, "dist", "media", "router-server.js");
+export const PUBLISHER_SCRIPT = join(PACKAGE_ROOT, "dist", "media", "publisher.js");
 
 export interface LocalLabContext {
   readonly inventoryPath: string;
@@ -35,6 +37,7 @@ export interface LocalLabContext {
 export interface UpResult {
   readonly changed: "started" | "reloaded" | "unchanged";
   readonly urls: readonly StreamUrls[];
+  readonly ingest: readonly Ingest[];
   readonly layout: LocalLayout;
   readonly seconds: number;
 }
@@ -51,11 +54,15 @@ function requireLocal(lab: Lab): void {
 }
 
 export function readState(layout: LocalLayout): SupervisorState | undefined {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(layout.stateFile, "utf8")) as SupervisorState;
+    text = readFileSync(layout.stateFile, "utf8");
   } catch {
-    return undefined;
+    return undefined; // never started here
   }
+  const parsed = SupervisorState.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new EdgelabError(`${layout.stateFile} is not a state file this version of edgelab wrote`, { hint: "Stop any lab processes by hand, then delete that file." });
+  return parsed.data;
 }
 
 function cmdline(pid: number): string[] | undefined {
@@ -82,21 +89,45 @@ function isOurSupervisor(layout: LocalLayout, pid: number): boolean {
   return args !== undefined && args.some((a) => a.endsWith("supervisor.js")) && args.includes(layout.specFile);
 }
 
-/** Is this pid the process we recorded (same command line, secrets aside)? */
+/**
+ * Is this pid the process we recorded? Same command line — or, for redis, which rewrites its
+ * process title, the same program serving the recorded address.
+ */
 function isOurProcess(p: ProcessState, pid: number): boolean {
   const args = cmdline(pid);
   if (args === undefined) return false;
-  return redactSecrets(args.join(" ")) === p.command;
+  if (args.join(" ") === p.command) return true;
+  const program = p.command.split(" ")[0] ?? "";
+  const listen = p.listens[0];
+  return p.kind === "redis" && listen !== undefined && args[0] === program && args.join(" ").includes(`${listen.host}:${listen.port}`);
 }
 
-function nobody(): { uid: number; gid: number } | undefined {
+/** A system user from /etc/passwd. */
+export function systemUser(name: string): UnprivilegedUser | undefined {
+  let passwd: string;
   try {
-    const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("nobody:"));
-    const [, , uid, gid] = line?.split(":") ?? [];
-    return uid !== undefined && gid !== undefined ? { uid: Number(uid), gid: Number(gid) } : undefined;
+    passwd = readFileSync("/etc/passwd", "utf8");
   } catch {
     return undefined;
   }
+  const [, , uid, gid, , home] = passwd.split("\n").find((l) => l.startsWith(`${name}:`))?.split(":") ?? [];
+  if (uid === undefined || gid === undefined) return undefined;
+  return { name, uid: Number(uid), gid: Number(gid), home: home !== undefined && home !== "" && existsSync(home) ? home : undefined };
+}
+
+function nobody(): UnprivilegedUser | undefined {
+  return systemUser("nobody");
+}
+
+/**
+ * As root, redis runs as Debian's `redis` system user (the redis-server package creates it), or
+ * nobody where there is none; as anyone else, as that user.
+ */
+export function redisUser(): UnprivilegedUser | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const user = systemUser("redis") ?? nobody();
+  if (user === undefined) throw new EdgelabError("running as root, but there is neither a 'redis' nor a 'nobody' user for redis to run as", { hint: "apt-get install redis-server creates the redis user; or run edgelab as an ordinary user." });
+  return user;
 }
 
 function playerFiles(): Map<string, string> {
@@ -112,9 +143,10 @@ function playerFiles(): Map<string, string> {
 function keyHashes(layout: LocalLayout, keys: ReadonlyMap<string, string>): Map<string, KeyHash> {
   let previous: RouterConfig | undefined;
   try {
-    previous = JSON.parse(readFileSync(join(layout.conf, "router.json"), "utf8")) as RouterConfig;
+    const parsed = RouterConfig.safeParse(JSON.parse(readFileSync(join(layout.conf, "router.json"), "utf8")));
+    previous = parsed.success ? parsed.data : undefined;
   } catch {
-    previous = undefined;
+    previous = undefined; // none yet (or unreadable): hash afresh
   }
   const out = new Map<string, KeyHash>();
   for (const [name, key] of keys) {
@@ -124,18 +156,56 @@ function keyHashes(layout: LocalLayout, keys: ReadonlyMap<string, string>): Map<
   return out;
 }
 
-export function planLocalLab(ctx: LocalLabContext): { plan: LocalPlan; plane: DataPlane; layout: LocalLayout } {
+/** The lab's layout, with the worker user decided for this machine and caller. */
+export function labLayout(inventoryPath: string): LocalLayout {
+  const inventoryDir = dirname(inventoryPath);
+  const base = localLayout(inventoryDir);
+  return { ...base, nginx: { ...base.nginx, workerUser: workerUser(inventoryDir) } };
+}
+
+/** The user's publishing key of a stream (generated on first use for {generate: true}). */
+export function streamKey(ctx: Pick<LocalLabContext, "inventoryPath" | "env">, layout: LocalLayout, stream: Lab["streams"][number]): string {
+  return resolveSecret(stream.key, secretIds.streamKey(stream.name), { env: ctx.env, baseDir: dirname(ctx.inventoryPath), secretsDir: layout.secrets });
+}
+
+/**
+ * Keys for the lab's own test sources, one per stream, minted when the lab starts (`fresh`) and
+ * kept while it runs: never the users' keys, and gone after `down`.
+ */
+function sourceKeys(lab: Lab, layout: LocalLayout, fresh: boolean): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const stream of lab.streams) {
+    if (publisherOf(stream) !== "source") continue;
+    const file = generatedSecretPath(layout.secrets, secretIds.sourceKey(stream.name));
+    let key: string | undefined;
+    if (!fresh) {
+      try {
+        key = readFileSync(file, "utf8").trim();
+      } catch {
+        key = undefined; // not minted yet (a stream added while running)
+      }
+    }
+    if (key === undefined || key === "") {
+      key = generateKey();
+      mkdirSync(layout.secrets, { recursive: true, mode: 0o700 });
+      writeFileAtomic(file, `${key}\n`, 0o600);
+    }
+    keys.set(stream.name, key);
+  }
+  return keys;
+}
+
+function generated(ctx: Pick<LocalLabContext, "inventoryPath" | "env">, layout: LocalLayout, id: string): string {
+  return resolveSecret({ generate: true }, id, { env: ctx.env, baseDir: dirname(ctx.inventoryPath), secretsDir: layout.secrets });
+}
+
+export function planLocalLab(ctx: LocalLabContext, fresh: boolean): { plan: LocalPlan; plane: DataPlane; layout: LocalLayout } {
   requireLocal(ctx.lab);
   const programs = requirePrograms(LOCAL_REQUIREMENTS, ctx.env["PATH"]);
-  const inventoryDir = dirname(ctx.inventoryPath);
-  const base = localLayout(inventoryDir);
-  const layout: LocalLayout = { ...base, nginx: { ...base.nginx, workerUser: workerUser(inventoryDir) } };
+  const layout = labLayout(ctx.inventoryPath);
   const plane = localDataPlane(ctx.lab);
   const keys = new Map<string, string>();
-  for (const stream of ctx.lab.streams) {
-    if (pulledByMediaServer(stream)) continue;
-    keys.set(stream.name, resolveSecret(stream.key, `stream-${stream.name}`, { env: ctx.env, baseDir: dirname(ctx.inventoryPath), secretsDir: layout.secrets }));
-  }
+  for (const stream of ctx.lab.streams) if (publisherOf(stream) !== "pull") keys.set(stream.name, streamKey(ctx, layout, stream));
   const plan = buildLocalPlan({
     lab: ctx.lab,
     plane,
@@ -147,10 +217,16 @@ export function planLocalLab(ctx: LocalLabContext): { plan: LocalPlan; plane: Da
       ffmpeg: programs.get("ffmpeg") ?? "ffmpeg",
       node: process.execPath,
       routerScript: ROUTER_SCRIPT,
+      publisherScript: PUBLISHER_SCRIPT,
     },
-    keys,
-    keyHashes: keyHashes(layout, keys),
+    secrets: {
+      keyHashes: keyHashes(layout, keys),
+      sourceKeys: sourceKeys(ctx.lab, layout, fresh),
+      mediaServers: new Map(plane.mediaServers.map((m) => [m.name, generated(ctx, layout, secretIds.mediaServer(m.name))])),
+      redisPassword: generated(ctx, layout, secretIds.redisPassword),
+    },
     playerFiles: playerFiles(),
+    redisUser: redisUser(),
   });
   return { plan, plane, layout };
 }
@@ -178,6 +254,12 @@ export function workerUser(inventoryDir: string): string | undefined {
 
 function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
   for (const dir of plan.dirs) mkdirSync(dir, { recursive: true });
+  for (const dir of plan.privateDirs) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  }
+  // Created before nginx opens them: nginx would create them readable by everyone.
+  for (const log of plan.logFiles) closeSync(openLog(log));
   // nginx workers run as nobody when the master is root: they must be able to write here.
   if (process.getuid?.() === 0 && layout.nginx.workerUser === undefined) {
     const who = nobody();
@@ -250,6 +332,7 @@ async function livePlaylist(url: string): Promise<boolean> {
 
 async function waitForPlaylists(ctx: LocalLabContext, urls: readonly StreamUrls[], deadline: number): Promise<void> {
   const pending = new Set(urls.map((u) => u.hls));
+  if (pending.size === 0) return;
   ctx.progress(`waiting for ${pending.size} live playlist(s) at the edges`);
   while (pending.size > 0) {
     for (const url of [...pending]) {
@@ -264,29 +347,43 @@ async function waitForPlaylists(ctx: LocalLabContext, urls: readonly StreamUrls[
   }
 }
 
+/** Is the supervisor of this lab running (and really ours)? */
+function runningSupervisor(layout: LocalLayout, state: SupervisorState | undefined): number | undefined {
+  return state !== undefined && alive(state.supervisorPid) && isOurSupervisor(layout, state.supervisorPid) && state.status !== "stopped" ? state.supervisorPid : undefined;
+}
+
+/** Streams `up` waits for: those the lab feeds itself. A user's encoder is waited for by nobody. */
+function awaited(ctx: LocalLabContext, plan: LocalPlan): StreamUrls[] {
+  const external = new Set(ctx.lab.streams.filter((s) => publisherOf(s) === "external").map((s) => s.name));
+  return plan.urls.filter((u) => !external.has(u.stream));
+}
+
 export async function localUp(ctx: LocalLabContext, timeoutSeconds: number): Promise<UpResult> {
   const started = Date.now();
   const deadline = started + timeoutSeconds * 1000;
-  const { plan, layout } = planLocalLab(ctx);
-  const state = readState(layout);
-  const running = state !== undefined && alive(state.supervisorPid) && isOurSupervisor(layout, state.supervisorPid) && state.status !== "stopped";
-  if (running) {
+  requireLocal(ctx.lab);
+  const probeLayout = labLayout(ctx.inventoryPath);
+  const state = readState(probeLayout);
+  const supervisor = runningSupervisor(probeLayout, state);
+  const { plan, layout } = planLocalLab(ctx, supervisor === undefined);
+  const result = (changed: UpResult["changed"]): UpResult => ({ changed, urls: plan.urls, ingest: plan.ingest, layout, seconds: (Date.now() - started) / 1000 });
+  if (supervisor !== undefined) {
     const changed = writePlan(plan, layout);
     if (changed) {
       ctx.progress("configuration changed: reloading (nginx reloads gracefully; viewers stay connected)");
-      process.kill(state.supervisorPid, "SIGHUP");
+      process.kill(supervisor, "SIGHUP");
       await sleep(500);
     }
-    await waitForSupervisor(ctx, layout, state.supervisorPid, deadline);
-    await waitForPlaylists(ctx, plan.urls, deadline);
-    return { changed: changed ? "reloaded" : "unchanged", urls: plan.urls, layout, seconds: (Date.now() - started) / 1000 };
+    await waitForSupervisor(ctx, layout, supervisor, deadline);
+    await waitForPlaylists(ctx, awaited(ctx, plan), deadline);
+    return result(changed ? "reloaded" : "unchanged");
   }
   const orphans = stopOrphans(state);
   if (orphans > 0) ctx.progress(`stopped ${orphans} process(es) left by a previous run`);
   await requireFreePorts(plan.processes.flatMap((p) => p.listens.map((endpoint) => ({ owner: p.name, endpoint }))));
   writePlan(plan, layout);
   mkdirSync(dirname(layout.supervisorLog), { recursive: true });
-  const out = openSync(layout.supervisorLog, "a");
+  const out = openLog(layout.supervisorLog);
   const child = spawn(process.execPath, [SUPERVISOR_SCRIPT, layout.specFile, layout.stateFile], { detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   child.unref();
@@ -295,8 +392,27 @@ export async function localUp(ctx: LocalLabContext, timeoutSeconds: number): Pro
   ctx.progress(`supervisor started (pid ${pid})`);
   await sleep(200);
   await waitForSupervisor(ctx, layout, pid, deadline);
-  await waitForPlaylists(ctx, plan.urls, deadline);
-  return { changed: "started", urls: plan.urls, layout, seconds: (Date.now() - started) / 1000 };
+  await waitForPlaylists(ctx, awaited(ctx, plan), deadline);
+  return result("started");
+}
+
+/**
+ * Re-renders the lab's files after a key changed and, when the lab runs, has the router re-read
+ * them (SIGHUP through the supervisor). Publishers already on air keep going; the new key is
+ * checked on their next connection.
+ */
+export async function localApplyKeys(ctx: LocalLabContext): Promise<"reloaded" | "not running"> {
+  requireLocal(ctx.lab);
+  const probeLayout = labLayout(ctx.inventoryPath);
+  const supervisor = runningSupervisor(probeLayout, readState(probeLayout));
+  if (supervisor === undefined) return "not running";
+  const { plan, layout } = planLocalLab(ctx, false);
+  if (writePlan(plan, layout)) {
+    process.kill(supervisor, "SIGHUP");
+    await sleep(500);
+  }
+  await waitForSupervisor(ctx, layout, supervisor, Date.now() + 30_000);
+  return "reloaded";
 }
 
 export interface ProcessReport extends ProcessState {
@@ -304,10 +420,18 @@ export interface ProcessReport extends ProcessState {
   readonly healthy: boolean;
 }
 
-export async function localStatus(inventoryPath: string): Promise<{ running: boolean; supervisorPid: number | undefined; processes: ProcessReport[] }> {
+export interface StatusReport {
+  readonly running: boolean;
+  readonly supervisorPid: number | undefined;
+  readonly processes: ProcessReport[];
+  /** Each stream's state, as the router reports it (undefined when the router does not answer). */
+  readonly streams: readonly RouterStreamReport[] | undefined;
+}
+
+export async function localStatus(inventoryPath: string): Promise<StatusReport> {
   const layout = localLayout(dirname(inventoryPath));
   const state = readState(layout);
-  if (state === undefined) return { running: false, supervisorPid: undefined, processes: [] };
+  if (state === undefined) return { running: false, supervisorPid: undefined, processes: [], streams: undefined };
   const supervisorUp = alive(state.supervisorPid) && isOurSupervisor(layout, state.supervisorPid);
   const processes: ProcessReport[] = [];
   for (const p of state.processes) {
@@ -316,7 +440,9 @@ export async function localStatus(inventoryPath: string): Promise<{ running: boo
     for (const endpoint of p.listens) healthy = healthy && (await probe({ kind: "tcp", host: endpoint.host, port: endpoint.port }));
     processes.push({ ...p, alive: isAlive, healthy });
   }
-  return { running: supervisorUp, supervisorPid: supervisorUp ? state.supervisorPid : undefined, processes };
+  const router = state.processes.find((p) => p.kind === "router")?.listens[0];
+  const streams = supervisorUp && router !== undefined ? (await fetchRouterHealth(router))?.streams : undefined;
+  return { running: supervisorUp, supervisorPid: supervisorUp ? state.supervisorPid : undefined, processes, streams };
 }
 
 export async function localDown(inventoryPath: string, progress: (line: string) => void): Promise<{ stopped: string[]; wasRunning: boolean }> {
@@ -335,6 +461,8 @@ export async function localDown(inventoryPath: string, progress: (line: string) 
   }
   const orphans = stopOrphans(readState(layout) ?? state);
   if (orphans > 0) progress(`stopped ${orphans} process(es) the supervisor had left`);
+  // The test sources' keys lived for this run only.
+  for (const p of state.processes) if (p.kind === "source") rmSync(generatedSecretPath(layout.secrets, secretIds.sourceKey(p.name.replace(/^source-/, ""))), { force: true });
   const after = readState(layout) ?? state;
   const final: SupervisorState = { ...after, status: "stopped", updatedAt: new Date().toISOString(), processes: after.processes.map((p) => ({ ...p, pid: undefined, status: "stopped" })) };
   writeFileSync(layout.stateFile, `${JSON.stringify(final, null, 2)}\n`);

@@ -14,20 +14,35 @@ export interface LocalLayout {
   /** What runs: written by the supervisor, read by status/down. */
   readonly stateFile: string;
   readonly supervisorLog: string;
+  /** redis's configuration, password included (0600; given to redis on its standard input). */
+  readonly redisConf: string;
   readonly nginx: NginxPaths;
 }
+
+/** Names of the lab's generated secrets (files under `secrets`, see pipeline/secrets.ts). */
+export const secretIds = {
+  /** The user's publishing key of a stream ({generate: true}). */
+  streamKey: (stream: string): string => `stream-${stream}`,
+  /** The key minted for one lab run's test source of a stream (deleted by `down`). */
+  sourceKey: (stream: string): string => `source-${stream}`,
+  /** A media server's secret for its callbacks to the router. */
+  mediaServer: (server: string): string => `media-${server}`,
+  redisPassword: "redis-password",
+} as const;
 
 export function localLayout(inventoryDir: string): LocalLayout {
   const root = join(inventoryDir, ".edgelab");
   const state = join(root, "local");
+  const secrets = join(root, "secrets");
   return {
     root,
     state,
     conf: join(state, "conf"),
-    secrets: join(root, "secrets"),
+    secrets,
     specFile: join(state, "supervisor.json"),
     stateFile: join(state, "state.json"),
     supervisorLog: join(state, "logs", "supervisor.log"),
+    redisConf: join(secrets, "redis.conf"),
     nginx: {
       run: join(state, "run"),
       logs: join(state, "logs"),
@@ -38,6 +53,8 @@ export function localLayout(inventoryDir: string): LocalLayout {
       rtmpModule: DEBIAN_RTMP_MODULE,
       ffmpeg: DEBIAN_FFMPEG,
       state,
+      status: join(state, "status"),
+      secrets,
     },
   };
 }

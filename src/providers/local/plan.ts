@@ -1,43 +1,81 @@
 /**
  * The local lab as data: the files to write and the processes to run, in start order. Pure: the
  * caller resolves secrets and hashes keys, then writes the files and hands the processes to the
- * supervisor.
+ * supervisor. No secret is ever in a process's argv: redis reads its configuration (password
+ * included) from its standard input, the media servers include their callback secrets from
+ * 0600 files, the test sources read their keys from 0600 files.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { KeyHash } from "../../media/keys.js";
-import type { RouterConfig } from "../../media/routing.js";
+import { z } from "zod";
+import { sha256Hex, type KeyHash } from "../../media/keys.js";
+import { ROUTER_DEFAULTS, ROUTER_NODE_OPTIONS, type RouterConfig } from "../../media/routing.js";
 import type { DataPlane, Endpoint } from "../../model/dataplane.js";
-import { pulledByMediaServer, type Lab } from "../../model/lab.js";
+import { publisherOf, type Lab } from "../../model/lab.js";
 import type { TemplateEnvironment } from "../../render/environment.js";
-import { edgeMirrorPath, nginxDirectories, renderEdgeConf, renderMediaServerConf, renderOriginConf } from "../../render/nginx.js";
-import type { LocalLayout } from "./layout.js";
+import {
+  edgeMirrorPath,
+  nginxDirectories,
+  nginxLogFiles,
+  notifyIncludePath,
+  renderEdgeConf,
+  renderMediaNotifyConf,
+  renderMediaServerConf,
+  renderOriginConf,
+  statusSocket,
+} from "../../render/nginx.js";
+import { generatedSecretPath } from "../../pipeline/secrets.js";
+import { secretIds, type LocalLayout } from "./layout.js";
 
-export type ProcessKind = "redis" | "router" | "media" | "origin" | "edge" | "source";
+const EndpointSchema = z.strictObject({ host: z.string(), port: z.int() });
 
-export interface Readiness {
-  readonly kind: "tcp" | "http";
-  readonly host: string;
-  readonly port: number;
-  readonly path?: string | undefined;
-}
+export const ProcessKind = z.enum(["redis", "router", "media", "origin", "edge", "source"]);
+export type ProcessKind = z.infer<typeof ProcessKind>;
 
-export interface ProcessSpec {
-  readonly name: string;
-  readonly kind: ProcessKind;
-  readonly argv: readonly string[];
+export const Readiness = z.strictObject({
+  kind: z.enum(["tcp", "http"]),
+  host: z.string(),
+  port: z.int(),
+  path: z.string().optional(),
+});
+export type Readiness = z.infer<typeof Readiness>;
+
+export const UnprivilegedUser = z.strictObject({
+  name: z.string(),
+  uid: z.int(),
+  gid: z.int(),
+  /** A directory of its own (its home), or undefined. */
+  home: z.string().optional(),
+});
+export type UnprivilegedUser = z.infer<typeof UnprivilegedUser>;
+
+export const ProcessSpec = z.strictObject({
+  name: z.string(),
+  kind: ProcessKind,
+  argv: z.array(z.string()).min(1),
   /** stdout and stderr go here. */
-  readonly log: string;
-  readonly ready: Readiness | undefined;
+  log: z.string(),
+  ready: Readiness.optional(),
   /** Every address:port the process listens on (checked free before the first start). */
-  readonly listens: readonly Endpoint[];
+  listens: z.array(EndpointSchema),
   /** nginx: SIGHUP reloads the configuration without dropping connections. */
-  readonly reload: "sighup" | "restart";
-  /** Indexes of argv entries that hold a secret (shown redacted). */
-  readonly secretArgs: readonly number[];
+  reload: z.enum(["sighup", "restart"]),
   /** Changes when the process's configuration changes (reload or restart on `up`). */
-  readonly configHash: string;
-}
+  configHash: z.string(),
+  /** A file (it may hold secrets) given to the process as its standard input. */
+  stdin: z.string().optional(),
+  /** Run as this user instead of the supervisor's (only when the supervisor runs as root). */
+  user: UnprivilegedUser.optional(),
+});
+export type ProcessSpec = z.infer<typeof ProcessSpec>;
+
+/** Files under `dir` older than `maxAgeSeconds` are deleted periodically (edge segment files). */
+export const JanitorTask = z.strictObject({ dir: z.string(), maxAgeSeconds: z.number() });
+export type JanitorTask = z.infer<typeof JanitorTask>;
+
+/** What the supervisor reads: supervisor.json. */
+export const SupervisorSpec = z.strictObject({ processes: z.array(ProcessSpec), janitor: z.array(JanitorTask).default([]) });
+export type SupervisorSpec = z.infer<typeof SupervisorSpec>;
 
 export interface PlannedFile {
   readonly path: string;
@@ -53,10 +91,15 @@ export interface StreamUrls {
   readonly player: string;
 }
 
-/** Files under `dir` older than `maxAgeSeconds` are deleted periodically (edge segment files). */
-export interface JanitorTask {
-  readonly dir: string;
-  readonly maxAgeSeconds: number;
+/** Where an encoder publishes a stream (never with the key: `edgelab keys show` prints that). */
+export interface Ingest {
+  readonly stream: string;
+  /** Who publishes it: the lab's test source, the user's encoder, or nobody (pulled). */
+  readonly publisher: "source" | "external" | "pull";
+  /** The RTMP server URL (OBS "Server"), e.g. rtmp://127.0.221.38:1935/live */
+  readonly server: string;
+  /** The media server that packages it. */
+  readonly mediaServer: string;
 }
 
 export interface LocalPlan {
@@ -67,6 +110,11 @@ export interface LocalPlan {
   readonly files: readonly PlannedFile[];
   readonly processes: readonly ProcessSpec[];
   readonly urls: readonly StreamUrls[];
+  readonly ingest: readonly Ingest[];
+  /** Log files, created 0600 before anything writes to them. */
+  readonly logFiles: readonly string[];
+  /** Directories only the lab's user may enter (secrets, status sockets, logs). */
+  readonly privateDirs: readonly string[];
 }
 
 export interface Binaries {
@@ -76,6 +124,19 @@ export interface Binaries {
   readonly node: string;
   /** The router service's entry point (dist/media/router-server.js). */
   readonly routerScript: string;
+  /** The test sources' publisher (dist/media/publisher.js). */
+  readonly publisherScript: string;
+}
+
+/** The lab's secrets, resolved by the caller; only digests and file paths reach the plan's output. */
+export interface LabSecrets {
+  /** The users' publishing keys, hashed (scrypt). */
+  readonly keyHashes: ReadonlyMap<string, KeyHash>;
+  /** Keys minted for this lab run's test sources, per stream (kept in 0600 files). */
+  readonly sourceKeys: ReadonlyMap<string, string>;
+  /** Each media server's callback secret. */
+  readonly mediaServers: ReadonlyMap<string, string>;
+  readonly redisPassword: string;
 }
 
 export interface PlanInputs {
@@ -84,12 +145,11 @@ export interface PlanInputs {
   readonly layout: LocalLayout;
   readonly env: TemplateEnvironment;
   readonly binaries: Binaries;
-  /** Publishing key per stream (for the test sources). */
-  readonly keys: ReadonlyMap<string, string>;
-  /** Hashed key per stream (for the router). */
-  readonly keyHashes: ReadonlyMap<string, KeyHash>;
+  readonly secrets: LabSecrets;
   /** The player page's files (index.html, hls.min.js), by name. */
   readonly playerFiles: ReadonlyMap<string, string>;
+  /** When the lab is started as root: the user redis runs as. */
+  readonly redisUser?: UnprivilegedUser | undefined;
 }
 
 const hash = (...parts: readonly string[]): string => createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 16);
@@ -105,8 +165,18 @@ export function dashPath(lab: Lab, stream: string): string | undefined {
   return first !== undefined ? `/dash/${stream}_${first.name}/index.mpd` : `/dash/${stream}/index.mpd`;
 }
 
-/** ffmpeg publishing the lavfi test pattern + tone, keyframes aligned to the HLS fragment. */
-export function testSourceArgs(ffmpeg: string, lab: Lab, url: string): string[] {
+/** Where each stream is published: its media server's RTMP application. */
+export function ingestFor(lab: Lab, plane: DataPlane): Ingest[] {
+  return plane.streams.flatMap((placement): Ingest[] => {
+    const stream = lab.streams.find((s) => s.name === placement.name);
+    const server = plane.mediaServers.find((m) => m.name === placement.server);
+    if (stream === undefined || server === undefined) return [];
+    return [{ stream: stream.name, publisher: publisherOf(stream), server: `rtmp://${server.rtmp.host}:${server.rtmp.port}/live`, mediaServer: server.name }];
+  });
+}
+
+/** ffmpeg writing the lavfi test pattern + tone as FLV to its stdout, keyframes aligned to the HLS fragment. */
+export function testSourceArgs(ffmpeg: string, lab: Lab): string[] {
   const fps = lab.media.fps;
   const gop = String(Math.round(fps * lab.media.hls.fragment));
   return [
@@ -116,45 +186,85 @@ export function testSourceArgs(ffmpeg: string, lab: Lab, url: string): string[] 
     "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
     "-r", String(fps), "-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-b:v", "600k",
     "-c:a", "aac", "-b:a", "96k", "-ar", "48000",
-    "-f", "flv", url,
+    ...FLV_TO_STDOUT,
   ];
 }
 
-/** ffmpeg pulling a camera/encoder URL and publishing it unchanged. */
-export function pullSourceArgs(ffmpeg: string, input: string, url: string): string[] {
+/** ffmpeg pulling a camera/encoder URL and writing it unchanged as FLV to its stdout. */
+export function pullSourceArgs(ffmpeg: string, input: string): string[] {
   const rtsp = input.startsWith("rtsp://") ? ["-rtsp_transport", "tcp"] : [];
-  return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "warning", ...rtsp, "-i", input, "-c", "copy", "-f", "flv", url];
+  return [ffmpeg, "-hide_banner", "-nostats", "-loglevel", "warning", ...rtsp, "-i", input, "-c", "copy", ...FLV_TO_STDOUT];
+}
+
+/** FLV on a pipe: no seeking back to fill in duration and size. */
+const FLV_TO_STDOUT = ["-f", "flv", "-flvflags", "no_duration_filesize", "pipe:1"] as const;
+
+/** redis: loopback only, protected mode, a password, no persistence, CONFIG disabled. */
+export function redisConf(plane: DataPlane, password: string, dir: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new Error("the redis password must be URL-safe");
+  return [
+    "# The local lab's redis. Written by edgelab (0600); given to redis on its standard input.",
+    `bind ${plane.redis.host}`,
+    `port ${plane.redis.port}`,
+    "protected-mode yes",
+    `requirepass ${password}`,
+    'save ""',
+    "appendonly no",
+    "daemonize no",
+    'logfile ""',
+    `dir ${dir}`,
+    'rename-command CONFIG ""',
+    "",
+  ].join("\n");
 }
 
 export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
-  const { lab, plane, layout, env, binaries } = inputs;
+  const { lab, plane, layout, env, binaries, secrets } = inputs;
   const paths = layout.nginx;
   const logs = paths.logs;
   const files: PlannedFile[] = [];
   const processes: ProcessSpec[] = [];
 
+  const redisUser = inputs.redisUser;
+  const conf = redisConf(plane, secrets.redisPassword, redisUser === undefined ? layout.state : (redisUser.home ?? "/"));
+  files.push({ path: layout.redisConf, content: conf, mode: 0o600 });
   processes.push({
     name: "redis",
     kind: "redis",
-    argv: [binaries.redis, "--bind", plane.redis.host, "--port", String(plane.redis.port), "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--dir", layout.state, "--logfile", ""],
+    // "-": the configuration comes from standard input (the 0600 file above).
+    argv: [binaries.redis, "-"],
     log: join(logs, "redis.log"),
     ready: { kind: "tcp", host: plane.redis.host, port: plane.redis.port },
     listens: [plane.redis],
     reload: "restart",
-    secretArgs: [],
-    configHash: hash(String(plane.redis.port), plane.redis.host),
+    configHash: hash(conf, redisUser?.name ?? ""),
+    stdin: layout.redisConf,
+    user: redisUser,
   });
 
   const routerConfig: RouterConfig = {
     listen: plane.router,
-    redis: plane.redis,
-    servers: plane.mediaServers.map((m) => m.name),
+    redis: { ...plane.redis, passwordFile: generatedSecretPath(layout.secrets, secretIds.redisPassword) },
+    servers: plane.mediaServers.map((m) => ({
+      name: m.name,
+      secretSha256: sha256Hex(secrets.mediaServers.get(m.name) ?? ""),
+      http: m.http,
+      stat: { socket: statusSocket(paths, m.name) },
+    })),
     streams: lab.streams.map((s) => {
       const placement = plane.streams.find((p) => p.name === s.name);
-      return pulledByMediaServer(s) ? { name: s.name, staticServer: placement?.server } : { name: s.name, key: inputs.keyHashes.get(s.name) };
+      const publisher = publisherOf(s);
+      const sourceKey = secrets.sourceKeys.get(s.name);
+      return {
+        name: s.name,
+        publisher,
+        ...(publisher === "pull" ? { staticServer: placement?.server } : { key: secrets.keyHashes.get(s.name) }),
+        ...(publisher === "source" && sourceKey !== undefined ? { sourceKeySha256: sha256Hex(sourceKey) } : {}),
+        playlist: `/hls/${lab.media.abr[0] === undefined ? s.name : `${s.name}_${lab.media.abr[0].name}`}/index.m3u8`,
+      };
     }),
     abrSuffixes: lab.media.abr.map((r) => r.name),
-    cacheMs: 1000,
+    ...ROUTER_DEFAULTS,
   };
   const routerFile = join(layout.conf, "router.json");
   const routerJson = `${JSON.stringify(routerConfig, null, 2)}\n`;
@@ -162,16 +272,15 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
   processes.push({
     name: "router",
     kind: "router",
-    argv: [binaries.node, binaries.routerScript, "--config", routerFile],
+    argv: [binaries.node, ...ROUTER_NODE_OPTIONS, binaries.routerScript, "--config", routerFile],
     log: join(logs, "router.log"),
-    ready: { kind: "http", host: plane.router.host, port: plane.router.port, path: "/healthz" },
+    ready: { kind: "http", host: plane.router.host, port: plane.router.port, path: "/readyz" },
     listens: [plane.router],
     reload: "sighup",
-    secretArgs: [],
     configHash: hash(routerJson),
   });
 
-  const nginxProcess = (name: string, kind: ProcessKind, content: string, ready: Endpoint, listens: Endpoint[]): void => {
+  const nginxProcess = (name: string, kind: ProcessKind, content: string, ready: Endpoint, listens: Endpoint[], included: readonly string[] = []): void => {
     const file = join(layout.conf, `${name}.conf`);
     files.push({ path: file, content, mode: 0o644 });
     processes.push({
@@ -182,37 +291,35 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
       ready: { kind: "http", host: ready.host, port: ready.port, path: "/healthz" },
       listens,
       reload: "sighup",
-      secretArgs: [],
-      configHash: hash(content),
+      configHash: hash(content, ...included),
     });
   };
 
   for (const server of plane.mediaServers) {
-    nginxProcess(server.name, "media", renderMediaServerConf(lab, plane, server, paths, env), server.http, [server.http, server.rtmp]);
+    const notify = renderMediaNotifyConf(plane, server, secrets.mediaServers.get(server.name) ?? "");
+    files.push({ path: notifyIncludePath(paths, server), content: notify, mode: 0o600 });
+    nginxProcess(server.name, "media", renderMediaServerConf(lab, plane, server, paths, env), server.http, [server.http, server.rtmp], [notify]);
   }
   nginxProcess("origin", "origin", renderOriginConf(lab, plane, paths, env), plane.origin, [plane.origin]);
   for (const edge of plane.edges) {
     nginxProcess(`edge-${edge.name}`, "edge", renderEdgeConf(lab, plane, edge, paths, env), edge.http, [edge.http]);
   }
 
-  for (const placement of plane.streams) {
-    const stream = lab.streams.find((s) => s.name === placement.name);
-    const server = plane.mediaServers.find((m) => m.name === placement.server);
-    if (stream === undefined || server === undefined) continue;
-    if (pulledByMediaServer(stream)) continue;
-    const key = inputs.keys.get(stream.name) ?? "";
-    const url = `rtmp://${server.rtmp.host}:${server.rtmp.port}/live/${stream.name}?key=${encodeURIComponent(key)}`;
-    const argv = stream.source.type === "url" ? pullSourceArgs(binaries.ffmpeg, stream.source.url, url) : testSourceArgs(binaries.ffmpeg, lab, url);
+  const ingest = ingestFor(lab, plane);
+  for (const { stream: name, publisher, server: rtmp } of ingest) {
+    const stream = lab.streams.find((s) => s.name === name);
+    if (stream === undefined || publisher !== "source") continue;
+    const encoder = stream.source.type === "url" ? pullSourceArgs(binaries.ffmpeg, stream.source.url) : testSourceArgs(binaries.ffmpeg, lab);
+    const keyFile = generatedSecretPath(layout.secrets, secretIds.sourceKey(stream.name));
+    const argv = [binaries.node, binaries.publisherScript, "--url", `${rtmp}/${stream.name}`, "--key-file", keyFile, "--", ...encoder];
     processes.push({
       name: `source-${stream.name}`,
       kind: "source",
       argv,
       log: join(logs, `source-${stream.name}.log`),
-      ready: undefined,
       listens: [],
       reload: "restart",
-      secretArgs: [argv.length - 1],
-      configHash: hash(...argv),
+      configHash: hash(...argv, secrets.sourceKeys.get(stream.name) ?? ""),
     });
   }
 
@@ -237,5 +344,16 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
   const workerDirs = [paths.media, paths.cache, paths.tmp, ...dirs.filter((d) => [paths.media, paths.tmp, paths.cache].some((root) => d.startsWith(`${root}/`)))];
   if (lab.media.record !== undefined) workerDirs.push(lab.media.record.path.startsWith("/") ? lab.media.record.path : `${layout.state}/${lab.media.record.path}`);
   const janitor = plane.edges.map((edge) => ({ dir: edgeMirrorPath(paths, edge), maxAgeSeconds: lab.edge.segmentTtl }));
-  return { dirs, workerDirs, files, processes, urls, janitor };
+  const logFiles = [...nginxLogFiles(plane, paths), ...processes.map((p) => p.log), ...processes.filter((p) => p.kind !== "redis" && p.kind !== "router" && p.kind !== "source").map((p) => join(logs, `${p.name}.error.log`))];
+  return {
+    dirs,
+    workerDirs,
+    files,
+    processes,
+    urls,
+    ingest,
+    janitor,
+    logFiles: [...new Set([...logFiles, layout.supervisorLog])],
+    privateDirs: [layout.secrets, paths.status, paths.logs],
+  };
 }

@@ -8,16 +8,12 @@
  * It writes state.json (pids, restarts, status) for `edgelab status` and `edgelab down`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
-import type { JanitorTask, ProcessSpec, Readiness } from "./plan.js";
-
-export interface SupervisorSpec {
-  readonly processes: readonly ProcessSpec[];
-  readonly janitor?: readonly JanitorTask[] | undefined;
-}
+import { z } from "zod";
+import { ProcessKind, SupervisorSpec, type JanitorTask, type ProcessSpec, type Readiness } from "./plan.js";
 
 /** Deletes files older than each task's age (never directories, never outside the task's dir). */
 export function sweep(tasks: readonly JanitorTask[], now = Date.now()): number {
@@ -48,37 +44,35 @@ export function sweep(tasks: readonly JanitorTask[], now = Date.now()): number {
   return removed;
 }
 
-export type ProcessStatus = "starting" | "running" | "backoff" | "stopping" | "stopped" | "failed";
+export const ProcessStatus = z.enum(["starting", "running", "backoff", "stopping", "stopped", "failed"]);
+export type ProcessStatus = z.infer<typeof ProcessStatus>;
 
-export interface ProcessState {
-  readonly name: string;
-  readonly kind: ProcessSpec["kind"];
-  pid: number | undefined;
-  status: ProcessStatus;
-  restarts: number;
-  lastExit: string | undefined;
-  /** argv with secrets replaced by "***". */
-  readonly command: string;
-  readonly listens: ProcessSpec["listens"];
-  readonly log: string;
-}
+export const ProcessState = z.object({
+  name: z.string(),
+  kind: ProcessKind,
+  pid: z.int().optional(),
+  status: ProcessStatus,
+  restarts: z.int(),
+  lastExit: z.string().optional(),
+  /** The command line (it never holds a secret). */
+  command: z.string(),
+  listens: z.array(z.strictObject({ host: z.string(), port: z.int() })),
+  log: z.string(),
+});
+export type ProcessState = z.infer<typeof ProcessState>;
 
-export interface SupervisorState {
-  readonly supervisorPid: number;
-  readonly startedAt: string;
-  status: "starting" | "running" | "stopping" | "stopped";
-  updatedAt: string;
-  processes: ProcessState[];
-}
+/** state.json: written by the supervisor, read by status and down. */
+export const SupervisorState = z.object({
+  supervisorPid: z.int(),
+  startedAt: z.string(),
+  status: z.enum(["starting", "running", "stopping", "stopped"]),
+  updatedAt: z.string(),
+  processes: z.array(ProcessState),
+});
+export type SupervisorState = z.infer<typeof SupervisorState>;
 
-/** Replaces stream keys in URLs (key=...) with ***. */
-export function redactSecrets(text: string): string {
-  // Keys are URL-encoded in the sources' URLs: only unreserved characters and %XX.
-  return text.replace(/([?&]key=)[A-Za-z0-9%._~+-]*/g, "$1***");
-}
-
-export function redactedCommand(spec: ProcessSpec): string {
-  return spec.argv.map((arg, i) => (spec.secretArgs.includes(i) ? redactSecrets(arg) : arg)).join(" ");
+export function commandLine(spec: ProcessSpec): string {
+  return spec.argv.join(" ");
 }
 
 export async function probe(ready: Readiness, timeoutMs = 1000): Promise<boolean> {
@@ -107,6 +101,13 @@ export async function probe(ready: Readiness, timeoutMs = 1000): Promise<boolean
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Opens a log for appending; only its owner may read it (a process may log what it should not). */
+export function openLog(path: string): number {
+  const fd = openSync(path, "a", 0o600);
+  fchmodSync(fd, 0o600);
+  return fd;
+}
+
 interface Managed {
   spec: ProcessSpec;
   state: ProcessState;
@@ -129,7 +130,7 @@ export class Supervisor {
   }
 
   private readSpec(): SupervisorSpec {
-    return JSON.parse(readFileSync(this.specFile, "utf8")) as SupervisorSpec;
+    return SupervisorSpec.parse(JSON.parse(readFileSync(this.specFile, "utf8")));
   }
 
   private save(): void {
@@ -143,21 +144,19 @@ export class Supervisor {
   private spawnProcess(m: Managed): void {
     const [command, ...args] = m.spec.argv;
     if (command === undefined) return;
-    const out = openSync(m.spec.log, "a");
-    let child: ChildProcess;
-    if (m.spec.secretArgs.length === 0) {
-      child = spawn(command, args, { stdio: ["ignore", out, out], detached: false });
-      closeSync(out);
-    } else {
-      // ffmpeg repeats its output URL (stream key included) in its errors: filter it out.
-      child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], detached: false });
-      const write = (chunk: Buffer): void => {
-        writeSync(out, redactSecrets(chunk.toString("utf8")));
-      };
-      child.stdout?.on("data", write);
-      child.stderr?.on("data", write);
-      child.once("close", () => closeSync(out));
+    const out = openLog(m.spec.log);
+    let stdin: number | "ignore" = "ignore";
+    try {
+      if (m.spec.stdin !== undefined) stdin = openSync(m.spec.stdin, "r");
+    } catch (err) {
+      writeSync(out, `${new Date().toISOString()} supervisor: cannot open ${m.spec.stdin ?? ""}: ${(err as Error).message}\n`);
     }
+    // As root, some processes (redis) run as an unprivileged user of their own; libuv drops the
+    // supplementary groups too.
+    const user = m.spec.user !== undefined && process.getuid?.() === 0 ? { uid: m.spec.user.uid, gid: m.spec.user.gid } : {};
+    const child: ChildProcess = spawn(command, args, { stdio: [stdin, out, out], detached: false, ...user });
+    closeSync(out);
+    if (typeof stdin === "number") closeSync(stdin);
     m.child = child;
     m.state.pid = child.pid;
     m.state.status = "starting";
@@ -212,7 +211,7 @@ export class Supervisor {
   private async start(spec: ProcessSpec): Promise<void> {
     const m: Managed = {
       spec,
-      state: { name: spec.name, kind: spec.kind, pid: undefined, status: "starting", restarts: 0, lastExit: undefined, command: redactedCommand(spec), listens: spec.listens, log: spec.log },
+      state: { name: spec.name, kind: spec.kind, pid: undefined, status: "starting", restarts: 0, lastExit: undefined, command: commandLine(spec), listens: spec.listens, log: spec.log },
       child: undefined,
       wanted: true,
       timer: undefined,
@@ -245,7 +244,7 @@ export class Supervisor {
 
   async run(): Promise<void> {
     this.janitorTimer = setInterval(() => {
-      const removed = sweep(this.readSpec().janitor ?? []);
+      const removed = sweep(this.readSpec().janitor);
       if (removed > 0) this.log(`janitor: removed ${removed} expired segment file(s)`);
     }, 30_000);
     for (const spec of this.readSpec().processes) {

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { at, check, errors, host, labData, localData, matching, shipped, vars, warnings } from "../../helpers/inventory.js";
+import { at, check, errors, host, labData, localData, matching, shipped, vars } from "../../helpers/inventory.js";
+
+/** Adds a west worker (VLAN 222) to the seed lab; the near misses below are built from it. */
+function addWorker(data: ReturnType<typeof labData>, name: string, address: string, vmid: number): void {
+  at(data, "all.children.k3s_cluster.children.node.hosts")[name] = { ansible_host: address, vmid, data_vlan: 222, label: "west-worker" };
+}
 
 describe("shipped inventories", () => {
   it("lab.yml and local.yml are valid with no warnings", () => {
@@ -27,8 +32,14 @@ describe("duplicate host names", () => {
     at(data, "all.children.k3s_cluster.children.node.hosts")["west_lab"] = { ansible_host: "172.16.222.50", vmid: 3050, data_vlan: 222, label: "west-worker" };
     expect(matching(check(data), /not a valid DNS label/)).toEqual(["all.children.k3s_cluster.children.node.hosts.west_lab: host name 'west_lab' is not a valid DNS label"]);
   });
-  it("accepts distinct names", () => {
-    expect(matching(check(labData()), /host name/)).toEqual([]);
+  it("accepts distinct names, even when one is a prefix of another or differs by one character", () => {
+    const data = labData();
+    addWorker(data, "west-lab-k3s011", "172.16.222.50", 3050);
+    addWorker(data, "west-lab-k3s02", "172.16.222.51", 3051);
+    addWorker(data, "west-lab-k3s0", "172.16.222.52", 3052);
+    const result = check(data);
+    expect(matching(result, /host name/)).toEqual([]);
+    expect(errors(result)).toEqual([]);
   });
 });
 
@@ -40,8 +51,12 @@ describe("duplicate vmids", () => {
       "all.children.k3s_cluster.children.master.hosts.lab-k3s02.vmid: duplicate vmid 3001: host 'lab-k3s02' and host 'lab-k3s01'",
     ]);
   });
-  it("accepts distinct vmids, and ignores vmids on the local provider", () => {
-    expect(matching(check(labData()), /duplicate vmid/)).toEqual([]);
+  it("accepts distinct vmids, even adjacent or sharing digits, and ignores vmids on the local provider", () => {
+    const data = labData();
+    addWorker(data, "west-lab-k3s02", "172.16.222.50", 3006); // next to east-lab-k3s01's 3005
+    addWorker(data, "west-lab-k3s03", "172.16.222.51", 30010); // 3001 with a digit more
+    expect(matching(check(data), /duplicate vmid/)).toEqual([]);
+    expect(errors(check(data))).toEqual([]);
     const local = localData();
     host(local, "lab-k3s01")["vmid"] = 500;
     host(local, "west-lab-k3s01")["vmid"] = 500;
@@ -65,8 +80,12 @@ describe("duplicate addresses", () => {
     at(data, "all.vars.k3s")["api_vip"] = "172.16.221.39";
     expect(matching(check(data), /api_vip 172.16.221.39 is also the address of host 'lab-k3s02'/)).toHaveLength(1);
   });
-  it("accepts distinct addresses", () => {
-    expect(matching(check(labData()), /duplicate address|gateway of VLAN|also the address/)).toEqual([]);
+  it("accepts distinct addresses, even when one is a textual prefix of another", () => {
+    const data = labData();
+    addWorker(data, "west-lab-k3s02", "172.16.222.4", 3050); // "172.16.222.41" starts with it
+    addWorker(data, "west-lab-k3s03", "172.16.222.141", 3051);
+    at(data, "all.vars.k3s")["api_vip"] = "172.16.221.3"; // a textual prefix of the servers' .38 and .39
+    expect(matching(check(data), /duplicate address|gateway of VLAN|also the address/)).toEqual([]);
   });
 });
 
@@ -88,8 +107,13 @@ describe("address inside its VLAN's subnet", () => {
     host(data, "lab-k3s02")["ansible_host"] = "172.16.221.255";
     expect(matching(check(data), /is the broadcast address/)).toHaveLength(1);
   });
-  it("accepts addresses inside their subnets", () => {
-    expect(matching(check(labData()), /outside VLAN|does not define|broadcast address|network address/)).toEqual([]);
+  it("accepts the first and last usable addresses of a subnet", () => {
+    const data = labData();
+    addWorker(data, "west-lab-k3s02", "172.16.222.2", 3050);
+    addWorker(data, "west-lab-k3s03", "172.16.222.254", 3051);
+    const result = check(data);
+    expect(matching(result, /outside VLAN|does not define|broadcast address|network address/)).toEqual([]);
+    expect(errors(result)).toEqual([]);
   });
 });
 
@@ -109,8 +133,14 @@ describe("gateway inside its subnet", () => {
     const found = check(data).issues.filter((i) => /host bits/.test(i.message));
     expect(found[0]?.hint).toBe("Did you mean 172.16.221.0/24?");
   });
-  it("accepts gateways inside their subnets", () => {
-    expect(matching(check(labData()), /gateway/)).toEqual([]);
+  it("accepts a gateway anywhere inside its subnet, up to the last usable address", () => {
+    const data = labData();
+    const vlans = at(data, "all.vars.network")["vlans"] as Record<string, unknown>[];
+    vlans[1] = { ...vlans[1], gateway: "172.16.222.254" };
+    const peers = at(data, "all.vars.cilium.bgp.peers")["west-worker"] as Record<string, unknown>[];
+    peers[0] = { ...peers[0], address: "172.16.222.254" };
+    expect(matching(check(data), /gateway/)).toEqual([]);
+    expect(errors(check(data))).toEqual([]);
   });
 });
 
@@ -182,7 +212,11 @@ describe("etcd quorum", () => {
     const data = twoServers();
     at(data, "all.vars.k3s")["allow_even_servers"] = true;
     expect(errors(check(data))).toEqual([]);
-    expect(matching(check(labData()), /etcd/)).toEqual([]);
+    const five = labData();
+    const masters = at(five, "all.children.k3s_cluster.children.master.hosts");
+    masters["lab-k3s04"] = { ansible_host: "172.16.221.41", vmid: 3011, data_vlan: 221, label: "master" };
+    masters["lab-k3s05"] = { ansible_host: "172.16.221.42", vmid: 3012, data_vlan: 221, label: "master" };
+    expect(matching(check(five), /etcd/)).toEqual([]);
   });
   it("rejects a cluster without servers", () => {
     const data = labData();
@@ -222,8 +256,12 @@ describe("overlapping CIDRs", () => {
     expect(issue?.message).toBe("node subnet of VLAN 222 10.42.222.0/24 overlaps pod network (k3s.cluster_cidr) 10.42.0.0/16");
     expect(issue?.hint).toMatch(/unless told otherwise: set k3s.cluster_cidr/);
   });
-  it("accepts disjoint networks", () => {
-    expect(matching(check(labData()), /overlaps/)).toEqual([]);
+  it("accepts disjoint networks, even when they touch", () => {
+    const data = labData();
+    at(data, "all.vars.k3s")["cluster_cidr"] = "10.42.0.0/16";
+    at(data, "all.vars.k3s")["service_cidr"] = "10.43.0.0/16"; // starts where the pod network ends
+    at(data, "all.vars.cilium")["lb_pool"] = ["172.16.224.0/24", "172.16.220.0/24"]; // either side of the node subnets
+    expect(matching(check(data), /overlaps|inside the LB pool/)).toEqual([]);
   });
 });
 
@@ -249,11 +287,12 @@ describe("ASNs", () => {
     peers[0] = { ...peers[0], asn: 64513 };
     expect(matching(check(data), /has the cluster's own ASN 64513/, "warning")).toEqual(["all.vars.cilium.bgp.peers.west-worker[0].asn: peer 172.16.222.1 has the cluster's own ASN 64513: this is iBGP, not eBGP"]);
   });
-  it("accepts private ASNs, 2- and 4-byte, with distinct peers", () => {
-    expect(warnings(check(labData()))).toEqual([]);
-    const data = labData();
-    at(data, "all.vars.cilium.bgp")["local_asn"] = 4200000001;
-    expect(check(data).issues).toEqual([]);
+  it("accepts the edges of the private ASN ranges, 2- and 4-byte, with distinct peers", () => {
+    for (const asn of [64512, 65534, 4200000000, 4294967294]) {
+      const data = labData();
+      at(data, "all.vars.cilium.bgp")["local_asn"] = asn;
+      expect(check(data).issues, `local_asn ${asn}`).toEqual([]);
+    }
   });
 });
 
@@ -308,9 +347,12 @@ describe("secrets written inline", () => {
   it("accepts env, file, generate, vault ciphertext and Jinja vault references", () => {
     const text = shipped("lab")
       .replace("token: {env: K3S_TOKEN}", 'token: "{{ vault_k3s_token }}"')
-      .replace("token_secret: {env: PROXMOX_TOKEN_SECRET}", "token_secret: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6231386461353139\n");
+      .replace("token_secret: {env: PROXMOX_TOKEN_SECRET}", "token_secret: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6231386461353139\n")
+      .replace("      - name: live\n        key: {generate: true}", "      - {name: live, key: {generate: true}}\n      - {name: cam, key: {file: keys/cam}}\n      - {name: news, key: {env: NEWS_KEY}}");
+    expect(text).toContain("key: {file: keys/cam}");
     const result = check(text);
     expect(result.issues).toEqual([]);
+    expect(result.facts?.streams.map((s) => s.value.key)).toEqual([{ generate: true }, { file: "keys/cam" }, { env: "NEWS_KEY" }]);
   });
 });
 

@@ -1,18 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { hashKey } from "../../../src/media/keys.js";
+import { hashKey, sha256Hex } from "../../../src/media/keys.js";
 import { defaultEnvironment } from "../../../src/render/environment.js";
 import { localLayout } from "../../../src/providers/local/layout.js";
 import { buildLocalPlan, dashPath, hlsPath } from "../../../src/providers/local/plan.js";
-import { redactedCommand, redactSecrets, sweep } from "../../../src/providers/local/supervisor.js";
+import { sweep } from "../../../src/providers/local/supervisor.js";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { labFrom, localDataPlane } from "../../helpers/dataplane.js";
 import { localData, vars } from "../../helpers/inventory.js";
 
-function plan(data = localData()) {
+const USER_KEYS = (lab: ReturnType<typeof labFrom>) => new Map(lab.streams.map((s) => [s.name, `user-key-of-${s.name}`]));
+
+function plan(data = localData(), redisUser?: { name: string; uid: number; gid: number; home?: string }) {
   const lab = labFrom(data);
-  const keys = new Map(lab.streams.map((s) => [s.name, `key-of-${s.name}`]));
+  const keys = USER_KEYS(lab);
   return {
     lab,
     plan: buildLocalPlan({
@@ -20,30 +22,89 @@ function plan(data = localData()) {
       plane: localDataPlane(lab),
       layout: localLayout("/srv/lab"),
       env: defaultEnvironment(),
-      binaries: { nginx: "/usr/sbin/nginx", redis: "/usr/bin/redis-server", ffmpeg: "/usr/bin/ffmpeg", node: "/usr/bin/node", routerScript: "/opt/edgelab/dist/media/router-server.js" },
-      keys,
-      keyHashes: new Map([...keys].map(([name, key]) => [name, hashKey(key)])),
+      binaries: { nginx: "/usr/sbin/nginx", redis: "/usr/bin/redis-server", ffmpeg: "/usr/bin/ffmpeg", node: "/usr/bin/node", routerScript: "/opt/edgelab/dist/media/router-server.js", publisherScript: "/opt/edgelab/dist/media/publisher.js" },
+      secrets: {
+        keyHashes: new Map([...keys].map(([name, key]) => [name, hashKey(key)])),
+        sourceKeys: new Map(lab.streams.map((s) => [s.name, `source-key-of-${s.name}`])),
+        mediaServers: new Map([["media-0", "secret-of-media-0"], ["media-1", "secret-of-media-1"]]),
+        redisPassword: "redis-pass-word",
+      },
       playerFiles: new Map([["index.html", "<html>"]]),
+      redisUser,
     }),
   };
+}
+
+/** Every secret the plan was given, as it must never appear in argv or in a file outside the secrets directory. */
+function secretsOf(lab: ReturnType<typeof labFrom>): string[] {
+  return [...USER_KEYS(lab).values(), ...lab.streams.map((s) => `source-key-of-${s.name}`), "secret-of-media-0", "secret-of-media-1", "redis-pass-word"];
 }
 
 describe("local lab plan", () => {
   it("starts processes in dependency order", () => {
     expect(plan().plan.processes.map((p) => p.name)).toEqual(["redis", "router", "media-0", "media-1", "origin", "edge-west-lab-k3s01", "edge-east-lab-k3s01", "source-live", "source-sports"]);
   });
-  it("publishes each stream to its media server with its key, keyframes every fps × fragment", () => {
+  it("publishes each stream to its media server through the publisher, which reads the minted key from a file; keyframes every fps × fragment", () => {
     const source = plan().plan.processes.find((p) => p.name === "source-sports");
-    expect(source?.argv.at(-1)).toBe("rtmp://127.0.221.38:1936/live/sports?key=key-of-sports");
-    expect(source?.argv.join(" ")).toContain("-g 60 -keyint_min 60 -sc_threshold 0");
-    expect(source?.secretArgs).toEqual([(source?.argv.length ?? 0) - 1]);
-    expect(source && redactedCommand(source)).toMatch(/\/live\/sports\?key=\*\*\*$/);
+    const argv = source?.argv ?? [];
+    expect(argv.slice(0, 7)).toEqual(["/usr/bin/node", "/opt/edgelab/dist/media/publisher.js", "--url", "rtmp://127.0.221.38:1936/live/sports", "--key-file", "/srv/lab/.edgelab/secrets/source-sports", "--"]);
+    expect(argv.join(" ")).toContain("-g 60 -keyint_min 60 -sc_threshold 0");
+    expect(argv.slice(-2)).toEqual(["no_duration_filesize", "pipe:1"]);
   });
-  it("writes the router configuration with hashed keys only, mode 0600", () => {
+  it("puts no secret in any process's argv, nor in any file outside the secrets directory", () => {
+    const { lab, plan: p } = plan();
+    const secrets = secretsOf(lab);
+    for (const process of p.processes) for (const secret of secrets) expect(process.argv.join(" "), process.name).not.toContain(secret);
+    for (const file of p.files.filter((f) => !f.path.startsWith("/srv/lab/.edgelab/secrets/"))) for (const secret of secrets) expect(file.content, file.path).not.toContain(secret);
+    const secretFiles = p.files.filter((f) => f.path.startsWith("/srv/lab/.edgelab/secrets/"));
+    expect(secretFiles.map((f) => [f.path, f.mode.toString(8)])).toEqual([
+      ["/srv/lab/.edgelab/secrets/redis.conf", "600"],
+      ["/srv/lab/.edgelab/secrets/media-0-notify.conf", "600"],
+      ["/srv/lab/.edgelab/secrets/media-1-notify.conf", "600"],
+    ]);
+    expect(p.privateDirs).toEqual(["/srv/lab/.edgelab/secrets", "/srv/lab/.edgelab/local/status", "/srv/lab/.edgelab/local/logs"]);
+  });
+  it("writes the router configuration with digests of keys and secrets only, mode 0600", () => {
     const router = plan().plan.files.find((f) => f.path.endsWith("router.json"));
     expect(router?.mode).toBe(0o600);
-    expect(router?.content).not.toContain("key-of-live");
-    expect(JSON.parse(router?.content ?? "{}")).toMatchObject({ servers: ["media-0", "media-1"], listen: { host: "127.0.221.38", port: 8001 }, cacheMs: 1000 });
+    const config = JSON.parse(router?.content ?? "{}") as { servers: { name: string; secretSha256: string; stat: unknown }[]; streams: { name: string; publisher: string; sourceKeySha256?: string }[]; redis: unknown };
+    expect(config).toMatchObject({ listen: { host: "127.0.221.38", port: 8001 }, cacheMs: 1000, redis: { host: "127.0.221.38", port: 6390, passwordFile: "/srv/lab/.edgelab/secrets/redis-password" } });
+    expect(config.servers.map((s) => [s.name, s.secretSha256, s.stat])).toEqual([
+      ["media-0", sha256Hex("secret-of-media-0"), { socket: "/srv/lab/.edgelab/local/status/media-0.sock" }],
+      ["media-1", sha256Hex("secret-of-media-1"), { socket: "/srv/lab/.edgelab/local/status/media-1.sock" }],
+    ]);
+    expect(config.streams.map((s) => [s.name, s.publisher, s.sourceKeySha256])).toEqual([
+      ["live", "source", sha256Hex("source-key-of-live")],
+      ["sports", "source", sha256Hex("source-key-of-sports")],
+    ]);
+  });
+  it("gives redis its password on standard input, loopback only, protected mode on, CONFIG off", () => {
+    const { plan: p } = plan();
+    const redis = p.processes.find((x) => x.name === "redis");
+    expect(redis?.argv).toEqual(["/usr/bin/redis-server", "-"]);
+    expect(redis?.stdin).toBe("/srv/lab/.edgelab/secrets/redis.conf");
+    expect(redis?.user).toBeUndefined();
+    const conf = p.files.find((f) => f.path === redis?.stdin)?.content ?? "";
+    for (const line of ["bind 127.0.221.38", "port 6390", "protected-mode yes", "requirepass redis-pass-word", 'rename-command CONFIG ""', "dir /srv/lab/.edgelab/local"]) expect(conf.split("\n")).toContain(line);
+  });
+  it("runs redis as the given unprivileged user, in that user's home", () => {
+    const { plan: p } = plan(localData(), { name: "redis", uid: 103, gid: 105, home: "/var/lib/redis" });
+    const redis = p.processes.find((x) => x.name === "redis");
+    expect(redis?.user).toEqual({ name: "redis", uid: 103, gid: 105, home: "/var/lib/redis" });
+    expect(p.files.find((f) => f.path === redis?.stdin)?.content.split("\n")).toContain("dir /var/lib/redis");
+  });
+  it("starts no source for a stream the user's own encoder publishes, and says where it publishes", () => {
+    const data = localData();
+    vars(data)["streams"] = [{ name: "live" }, { name: "cam", source: { type: "external" } }];
+    const { plan: p } = plan(data);
+    expect(p.processes.filter((x) => x.kind === "source").map((x) => x.name)).toEqual(["source-live"]);
+    expect(p.ingest).toEqual([
+      { stream: "live", publisher: "source", server: "rtmp://127.0.221.38:1935/live", mediaServer: "media-0" },
+      { stream: "cam", publisher: "external", server: "rtmp://127.0.221.38:1936/live", mediaServer: "media-1" },
+    ]);
+    const router = JSON.parse(p.files.find((f) => f.path.endsWith("router.json"))?.content ?? "{}") as { streams: { name: string; publisher: string; sourceKeySha256?: string }[] };
+    expect(router.streams.find((s) => s.name === "cam")).toMatchObject({ publisher: "external" });
+    expect(router.streams.find((s) => s.name === "cam")?.sourceKeySha256).toBeUndefined();
   });
   it("checks every listening address before starting", () => {
     const listens = plan().plan.processes.flatMap((p) => p.listens.map((e) => `${e.host}:${e.port}`));
@@ -64,14 +125,7 @@ describe("local lab plan", () => {
     expect(p.processes.map((x) => x.name).filter((n) => n.startsWith("source-"))).toEqual(["source-cam2"]);
     expect(p.processes.find((x) => x.name === "source-cam2")?.argv).toContain("-rtsp_transport");
     const router = JSON.parse(p.files.find((f) => f.path.endsWith("router.json"))?.content ?? "{}") as { streams: { name: string; staticServer?: string }[] };
-    expect(router.streams.find((s) => s.name === "cam1")).toEqual({ name: "cam1", staticServer: "media-0" });
-  });
-});
-
-describe("log redaction", () => {
-  it("replaces stream keys in URLs", () => {
-    expect(redactSecrets("rtmp://h:1935/live/live?key=PU7lcs-Vx_z: Input/output error")).toBe("rtmp://h:1935/live/live?key=***: Input/output error");
-    expect(redactSecrets("a?x=1&key=abc&y=2 'key=zz'")).toBe("a?x=1&key=***&y=2 'key=zz'");
+    expect(router.streams.find((s) => s.name === "cam1")).toEqual({ name: "cam1", publisher: "pull", staticServer: "media-0", playlist: "/hls/cam1/index.m3u8" });
   });
 });
 

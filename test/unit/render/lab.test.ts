@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { buildLab } from "../../../src/model/lab.js";
+import { createEnvironment } from "../../../src/render/environment.js";
 import { renderAll } from "../../../src/render/index.js";
 import { at, check, labData, localData, ROOT } from "../../helpers/inventory.js";
 import { fixedPaths } from "../../helpers/dataplane.js";
@@ -34,8 +35,21 @@ describe("lab artifacts", () => {
   it("match the golden files for the local lab", () => {
     for (const f of render(localData())) golden(`local/${f.path}`, f.content);
   });
-  it("are deterministic", () => {
-    expect(render(labData())).toEqual(render(labData()));
+  it("are deterministic: the same at another time, with other random numbers, a fresh template environment and vars in another order", () => {
+    const first = render(labData());
+    const data = labData();
+    const all = at(data, "all");
+    all["vars"] = Object.fromEntries(Object.entries(at(data, "all.vars")).reverse());
+    vi.useFakeTimers({ now: new Date("2031-05-17T03:04:05Z") });
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.987654);
+    try {
+      const facts = check(data).facts;
+      if (facts === undefined) throw new Error("invalid test inventory");
+      expect(renderAll(buildLab(facts), { paths: fixedPaths(), only: ["lab"], env: createEnvironment() })).toEqual(first);
+    } finally {
+      vi.useRealTimers();
+      random.mockRestore();
+    }
   });
   it("never copy vault ciphertext into the output", () => {
     const data = labData();

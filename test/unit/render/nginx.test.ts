@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { defaultEnvironment } from "../../../src/render/environment.js";
-import { renderNginx } from "../../../src/render/nginx.js";
-import { fixedPaths, labFrom, localDataPlane } from "../../helpers/dataplane.js";
+import { describe, expect, it, vi } from "vitest";
+import { createEnvironment, defaultEnvironment } from "../../../src/render/environment.js";
+import { nginxLogFiles, renderMediaNotifyConf, renderNginx } from "../../../src/render/nginx.js";
+import { abrData, fixedPaths, labFrom, localDataPlane } from "../../helpers/dataplane.js";
 import { at, localData, ROOT, vars } from "../../helpers/inventory.js";
 
 const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
@@ -12,21 +12,6 @@ function golden(dir: string, name: string, actual: string): void {
   const file = join(ROOT, "test", "golden", dir, name);
   if (UPDATE) writeFileSync(file, actual);
   expect(actual, `golden ${dir}/${name} (UPDATE_GOLDEN=1 to accept)`).toBe(readFileSync(file, "utf8"));
-}
-
-export function abrData() {
-  const data = localData();
-  vars(data)["media"] = {
-    servers: 1,
-    abr: [
-      { name: "360p", width: 640, height: 360, video_kbps: 800 },
-      { name: "240p", width: 426, height: 240, video_kbps: 400, audio_kbps: 64 },
-    ],
-    record: { path: "recordings" },
-    push: ["rtmp://127.0.0.1:19999/relay"],
-  };
-  vars(data)["streams"] = [{ name: "live" }, { name: "cam", source: { type: "url", url: "rtmp://127.0.0.1:19998/cam/1" } }];
-  return data;
 }
 
 function render(lab: ReturnType<typeof labFrom>) {
@@ -42,8 +27,20 @@ describe("NGINX configurations", () => {
   it("match the golden files with an ABR ladder, recording, a relay and a static pull", () => {
     for (const f of render(labFrom(abrData()))) golden("nginx-abr", f.path.slice(6), f.content);
   });
-  it("are deterministic", () => {
-    expect(render(labFrom(localData()))).toEqual(render(labFrom(localData())));
+  it("are deterministic: the same at another time, with other random numbers, a fresh template environment and vars in another order", () => {
+    const first = render(labFrom(abrData()));
+    const data = abrData();
+    const all = at(data, "all");
+    all["vars"] = Object.fromEntries(Object.entries(vars(data)).reverse());
+    vi.useFakeTimers({ now: new Date("2031-05-17T03:04:05Z") });
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.987654);
+    try {
+      const lab = labFrom(data);
+      expect(renderNginx(lab, localDataPlane(lab), fixedPaths(), createEnvironment())).toEqual(first);
+    } finally {
+      vi.useRealTimers();
+      random.mockRestore();
+    }
   });
 });
 
@@ -61,17 +58,67 @@ describe("what the configurations say", () => {
     expect(media).toContain("hls_nested on;");
     expect(media).not.toMatch(/hls_allow_client_cache|dash_clock_compensation/);
     expect(media).toContain("deny play all;");
-    expect(media).toContain("on_publish http://127.0.221.38:8001/auth/publish/media-0;");
     expect(media).toContain("notify_method get;");
   });
-  it("media server: explicit DASH mime types, status pages loopback-only", () => {
-    expect(media).toContain("application/dash+xml          mpd;");
-    expect(media).toMatch(/location = \/stat \{\s+rtmp_stat all;\s+allow 127\.0\.0\.0\/8;\s+deny all;/);
-    expect(media).toMatch(/location = \/nginx_status \{\s+stub_status;\s+allow 127\.0\.0\.0\/8;\s+deny all;/);
+  it("media server: callbacks with the server's secret come from an included 0600 file, never from this text", () => {
+    expect(media).not.toMatch(/^\s*on_publish/m);
+    expect(media).toContain("include /var/lib/edgelab/secrets/media-0-notify.conf;");
+    const lab = labFrom(localData());
+    const plane = localDataPlane(lab);
+    const server = plane.mediaServers[0];
+    if (server === undefined) throw new Error("no media server");
+    expect(renderMediaNotifyConf(plane, server, "s3cr3t-Token_1").split("\n").filter((l) => !l.startsWith("#"))).toEqual([
+      "on_publish http://127.0.221.38:8001/auth/publish/media-0/s3cr3t-Token_1;",
+      "on_publish_done http://127.0.221.38:8001/auth/publish-done/media-0/s3cr3t-Token_1;",
+      "",
+    ]);
+    expect(() => renderMediaNotifyConf(plane, server, "a;b\nc")).toThrow(/URL-safe/);
+  });
+  it("media server: its own RTMP access log, without arguments or client-chosen names", () => {
+    const format = /log_format edgelab '([^']*)';\s+access_log \/var\/lib\/edgelab\/logs\/media-0\.rtmp\.log edgelab;/.exec(media)?.[1];
+    expect(format).toBeDefined();
+    expect(format).not.toMatch(/\$(args|name|app|tcurl|swfurl|pageurl|flashver)\b/);
+    expect(format).toContain("$connection");
+  });
+  it("status pages only on unix sockets in the status directory, not on any public listener", () => {
+    for (const [path, conf] of files) {
+      const servers = conf.split(/\n {4}server \{/).slice(1);
+      for (const server of servers) {
+        const listen = /listen (\S+);/.exec(server)?.[1] ?? "";
+        const hasStatus = /stub_status|rtmp_stat/.test(server);
+        expect(hasStatus && !listen.startsWith("unix:/var/lib/edgelab/status/"), `${path}: status page on ${listen}`).toBe(false);
+      }
+      expect(conf, path).toMatch(/listen unix:\/var\/lib\/edgelab\/status\/[a-z0-9-]+\.sock;\s+access_log off;/);
+    }
+    expect(media).toMatch(/location = \/stat \{\s+rtmp_stat all;/);
+  });
+  it("public listeners answer GET, HEAD and OPTIONS only", () => {
+    for (const [path, conf] of files) {
+      const http = conf.slice(conf.indexOf("\nhttp {"));
+      const publicServers = http.split(/\n {4}server \{/).slice(1).filter((server) => /listen \d/.test(server));
+      expect(publicServers.length, path).toBeGreaterThan(0);
+      for (const server of publicServers) expect(server, path).toContain("if ($request_method !~ ^(GET|HEAD|OPTIONS)$) { return 405; }");
+    }
+  });
+  it("every proxied request carries the normalized path it is cached under ($uri), never the raw request URI", () => {
+    for (const conf of [edge, origin]) {
+      for (const line of conf.split("\n").filter((l) => l.trim().startsWith("proxy_pass "))) {
+        expect(line).toMatch(/proxy_pass http:\/\/[a-z0-9_-]+(\$uri|\/);$/);
+      }
+    }
+    expect(edge).not.toContain("$request_uri");
+    expect(origin).toContain("proxy_pass http://router$uri;");
+  });
+  it("lists every log file the configurations write", () => {
+    const lab = labFrom(localData());
+    const written = [...files.values()].flatMap((conf) => [...conf.matchAll(/(?:access_log|error_log) (\/\S+?\.log)/g)].map((m) => m[1]));
+    expect(written.length).toBeGreaterThan(5);
+    expect(new Set(nginxLogFiles(localDataPlane(lab), fixedPaths()))).toEqual(new Set(written));
   });
   it("origin: the cache sits on the internal X-Accel-Redirect targets, not on the router location", () => {
-    const routerLocation = origin.split("\n        location ").find((l) => l.startsWith("~ ^/(hls|dash)/ {")) ?? "";
-    expect(routerLocation).toContain("proxy_pass http://router;");
+    const routerLocation = origin.split("\n        location ").find((l) => l.startsWith('~ "^/(hls|dash)/')) ?? "";
+    expect(routerLocation).toContain("proxy_pass http://router$uri;");
+    expect(routerLocation).toContain('add_header X-Accel-Expires "@$edgelab_second" always;');
     expect(routerLocation).not.toContain("proxy_cache ");
     expect(origin).toMatch(/location \/_media\/media-0\/ \{\s+internal;\s+proxy_pass http:\/\/media-0\/;\s+proxy_cache origin;/);
     expect(origin).toContain("proxy_cache_lock on;");
@@ -96,11 +143,11 @@ describe("what the configurations say", () => {
     for (const location of locations.filter((l) => l.includes("add_header"))) expect(location).toContain('Access-Control-Allow-Origin "*" always;');
     expect(edge).not.toContain("sub_filter");
     // DASH segment names restart with the stream's timestamps: kept only for the DASH window.
-    expect(publicServer).toMatch(/location ~ \^\/dash\/\.\*\\\.m4\[av\]\$ \{[\s\S]*?proxy_cache_valid 200 12s;/);
+    expect(publicServer).toMatch(/location ~ "\^\/dash\/[^"]*\\\.m4\[av\]\$" \{[\s\S]*?proxy_cache_valid 200 12s;/);
     expect(media).toMatch(/location ~ \\\.m4\[av\]\$ \{[\s\S]*?max-age=12/);
     // Segments the edge holds are plain files; the first request fills them through the locked cache.
     expect(publicServer).toMatch(/try_files \$uri @fill;/);
-    expect(edge).toMatch(/location @fill \{[\s\S]*?proxy_pass http:\/\/segment_cache;[\s\S]*?proxy_store on;/);
+    expect(edge).toMatch(/location @fill \{[\s\S]*?proxy_pass http:\/\/segment_cache\$uri;[\s\S]*?proxy_store on;/);
     expect(edge).toMatch(/listen unix:\/var\/lib\/edgelab\/run\/edge-west-lab-k3s01\.sock;[\s\S]*?proxy_cache edge;[\s\S]*?proxy_cache_lock on;/);
     expect(edge).toMatch(/log_format edgelab [\s\S]*cache=\$upstream_cache_status rt=\$upstream_response_time/);
   });
