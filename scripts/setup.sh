@@ -19,6 +19,7 @@ EDGELAB_APT_PACKAGES=(
   openssh-client openssh-server iproute2
   ca-certificates chromium wrk
   frr gobgpd
+  bind9 bind9-dnsutils
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

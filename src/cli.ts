@@ -15,6 +15,7 @@ import { smokeCommand } from "./commands/smoke.js";
 import { proxmoxSimCommand } from "./commands/proxmox-sim.js";
 import { planCommand } from "./commands/plan.js";
 import { netlabCommand } from "./commands/netlab.js";
+import { dnsCommand } from "./commands/dns.js";
 import { destroyCommand, provisionCommand } from "./commands/provision.js";
 import { packageVersion, versionCommand } from "./commands/version.js";
 import { EdgelabError, EXIT_FAILED, EXIT_USAGE, InventoryError } from "./errors.js";
@@ -45,7 +46,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, destroyCommand, upCommand, statusCommand, smokeCommand, downCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
+  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, destroyCommand, upCommand, statusCommand, smokeCommand, downCommand, dnsCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {
