@@ -16,7 +16,6 @@ import {
   canonicalName,
   CLASS_IN,
   decodeMessage,
-  decodeTsigRdata,
   encodeMessage,
   isTsigAlgorithm,
   OPCODE_QUERY,
@@ -28,7 +27,6 @@ import {
   signMessage,
   TYPE_A,
   TYPE_SOA,
-  TYPE_TSIG,
   updateAdd,
   updateDeleteRrset,
   verifyResponse,
@@ -102,7 +100,7 @@ function explainTsigError(error: number, key: TsigKey, server: DnsServer): DnsEr
         hint: "Give dns.tsig.secret exactly the base64 secret of the server's key of that name (the value is never printed).",
       });
     case RCODE.BADTIME:
-      return new DnsError(`DNS server ${at} rejected the TSIG time (BADTIME): the clocks differ by more than ${300} s`, { hint: "Synchronise this machine's clock and the DNS server's (NTP)." });
+      return new DnsError(`DNS server ${at} rejected the TSIG time (BADTIME): the clocks differ by more than 300 s`, { hint: "Synchronise this machine's clock and the DNS server's (NTP)." });
     default:
       return new DnsError(`DNS server ${at} reported TSIG error ${rcodeName(error)}`, { hint: "Check dns.tsig against the server's key." });
   }
@@ -217,10 +215,3 @@ export async function updateServiceRecord(settings: DnsModel, ip: string, secret
   return { changed: true, previous };
 }
 
-/** For tests and diagnostics: the TSIG error a raw response carries (0 when none). */
-export function responseTsigError(wire: Buffer): number {
-  const { message } = decodeMessage(wire);
-  const last = message.additional[message.additional.length - 1];
-  if (last === undefined || last.type !== TYPE_TSIG) return 0;
-  return decodeTsigRdata(last.rdata, wire, wire.length - last.rdata.length).error;
-}
