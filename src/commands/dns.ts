@@ -9,7 +9,13 @@ import { isIpv4 } from "../util/ipv4.js";
 import { println, type App } from "./app.js";
 
 export function dnsCommand(app: App): Command {
-  const dns = new Command("dns").description("the DNS record viewers use for the service (dns.name in the inventory)");
+  const dns = new Command("dns").description("the DNS record viewers use for the service (dns.name in the inventory)").addHelpText(
+    "after",
+    `
+Examples:
+  $ edgelab dns set 172.16.230.10 -i inventories/lab.yml
+  $ edgelab dns set --help`,
+  );
   dns
     .command("set")
     .description("point dns.name at <ip>: an RFC 2136 update signed with TSIG when dns.server is set, else print the hosts-file line")

@@ -205,6 +205,14 @@ describe("edgelab dns set", () => {
     expect(hostsLine("live.example.com.", "198.18.0.30")).toBe("198.18.0.30\tlive.example.com");
   });
 
+  it("shows examples in its help", async () => {
+    for (const argv of [["dns", "--help"], ["dns", "set", "--help"]]) {
+      const r = await cli(argv);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/Examples:\n {2}\$ .*edgelab dns set/);
+    }
+  });
+
   it("refuses an address that is not IPv4 before reading anything", async () => {
     const result = await cli(["dns", "set", "198.18.0.300", "-i", join(dir, "missing.yml")]);
     expect(result.code).toBe(2);
