@@ -5,6 +5,7 @@
  * Every query and update is signed and every response's signature is verified, so neither the
  * "already set" answer nor the update's result can be forged by a third party.
  */
+import { randomInt } from "node:crypto";
 import { lookup } from "node:dns/promises";
 import { isIPv4 } from "node:net";
 import type { DnsModel } from "../model/lab.js";
@@ -82,10 +83,9 @@ async function serverAddress(settings: DnsModel): Promise<DnsServer> {
   }
 }
 
-let nextId = Math.floor(Math.random() * 0x10000);
+/** Unpredictable message ids (RFC 5452), besides the signatures. */
 function messageId(): number {
-  nextId = (nextId + 1) & 0xffff;
-  return nextId;
+  return randomInt(0, 0x10000);
 }
 
 function explainTsigError(error: number, key: TsigKey, server: DnsServer): DnsError {
@@ -132,6 +132,8 @@ async function signedExchange(server: DnsServer, message: Message, key: TsigKey,
       hint: "Something between edgelab and the server altered or forged the response, or the server does not sign with this key. Nothing was assumed from it.",
     });
   }
+  // A signed response may still carry a TSIG error (BADTIME is signed).
+  if (check.tsig.error !== 0) throw explainTsigError(check.tsig.error, key, server);
   return { message: response };
 }
 
