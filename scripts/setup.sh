@@ -19,6 +19,7 @@ EDGELAB_APT_PACKAGES=(
   openssh-client openssh-server iproute2 strace
   ca-certificates chromium wrk time
   frr gobgpd
+  bind9 bind9-dnsutils
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

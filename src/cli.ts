@@ -18,6 +18,7 @@ import { planCommand } from "./commands/plan.js";
 import { provisionCommand } from "./commands/provision.js";
 import { destroyCommand, rebuildCommand } from "./commands/destroy.js";
 import { netlabCommand } from "./commands/netlab.js";
+import { dnsCommand } from "./commands/dns.js";
 import { packageVersion, versionCommand } from "./commands/version.js";
 import { EdgelabError, EXIT_FAILED, EXIT_USAGE, InventoryError } from "./errors.js";
 import { style } from "./output.js";
@@ -47,7 +48,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, keysCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
+  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, keysCommand, dnsCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {
