@@ -211,9 +211,9 @@ export const ProxmoxSettings = z
     token_secret: SecretRef.optional().describe("API token secret. Default: {env: PROXMOX_TOKEN_SECRET}."),
     tls_fingerprint: z
       .string()
-      .regex(/^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/, "must be a SHA-256 fingerprint: 32 hex bytes separated by ':'")
+      .regex(/^(?:sha-?256\s*)?(?:fingerprint\s*)?[=:]?\s*(?:[0-9a-f]{2}:?){31}[0-9a-f]{2}$/i, "must be a SHA-256 fingerprint: 32 hex bytes (AA:BB:..., with or without colons, or as `openssl x509 -fingerprint -sha256` prints it)")
       .optional()
-      .describe("Pinned SHA-256 fingerprint of the API certificate (for self-signed hosts). Overridden by PROXMOX_TLS_FINGERPRINT."),
+      .describe("Pinned SHA-256 fingerprint of the node's API certificate, as users paste it: AA:BB:..., lower case, without colons, or with openssl's `sha256 Fingerprint=` prefix. The pin is the trust decision whatever issued the certificate (a fresh node's is signed by its cluster CA). Overridden by --tls-fingerprint and PROXMOX_TLS_FINGERPRINT."),
     ca_file: z.string().min(1).optional().describe("PEM file with the CA that signed the API certificate."),
     ssh_keys: z
       .array(z.string().regex(/^(ssh-|ecdsa-|sk-)\S+ \S+/, "must be an OpenSSH public key line"))

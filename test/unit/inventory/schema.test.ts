@@ -6,6 +6,24 @@ import { inventoryReference } from "../../../src/inventory/reference.js";
 import { HOST_FIELD_NAMES, LAB_SETTING_NAMES } from "../../../src/inventory/schema.js";
 import { at, check, errors, host, labData, vars } from "../../helpers/inventory.js";
 
+describe("proxmox.tls_fingerprint", () => {
+  const hex = "26:2D:D4:BC:47:51:74:93:4C:13:7C:4C:89:8E:63:9E:A8:B0:FD:98:EE:E8:6F:A4:B7:36:D0:BA:E3:7A:CD:93";
+  it.each([
+    ["as the node's panel shows it", hex],
+    ["lower case without colons", hex.replaceAll(":", "").toLowerCase()],
+    ["as openssl x509 -fingerprint -sha256 prints it", `sha256 Fingerprint=${hex}`],
+  ])("accepts the fingerprint %s", (_how, value) => {
+    const data = labData();
+    at(data, "all.vars.proxmox")["tls_fingerprint"] = value;
+    expect(errors(check(data))).toEqual([]);
+  });
+  it("refuses a fingerprint one byte short, saying what it expects", () => {
+    const data = labData();
+    at(data, "all.vars.proxmox")["tls_fingerprint"] = hex.slice(0, -3);
+    expect(errors(check(data)).map((i) => i.message)[0]).toMatch(/^must be a SHA-256 fingerprint: 32 hex bytes/);
+  });
+});
+
 describe("schema errors", () => {
   it("names the expected type and the value found", () => {
     const data = labData();
