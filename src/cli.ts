@@ -8,6 +8,7 @@ import { issueJson, issueLine, issuesSummary } from "./commands/issues-report.js
 import { renderCommand } from "./commands/render.js";
 import { schemaCommand } from "./commands/schema.js";
 import { validateCommand } from "./commands/validate.js";
+import { initCommand } from "./commands/init.js";
 import { upCommand } from "./commands/up.js";
 import { statusCommand } from "./commands/status.js";
 import { downCommand } from "./commands/down.js";
@@ -48,7 +49,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, keysCommand, dnsCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
+  for (const make of [initCommand, validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, keysCommand, dnsCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {

@@ -41,6 +41,12 @@ export const SimStateSchema = z.strictObject({
             }),
           )
           .default([]),
+        /** Physical memory of the node (GET /nodes: maxmem; mem counts the running VMs' memory). */
+        memoryGiB: z.number().positive().default(64),
+        /** Linux bridges of the node (GET /nodes/{node}/network). */
+        bridges: z
+          .array(z.strictObject({ iface: z.string().min(1), vlanAware: z.boolean().default(false), comments: z.string().optional() }))
+          .default([{ iface: "vmbr0", vlanAware: true }]),
       }),
     )
     .min(1),
@@ -440,7 +446,24 @@ export class ProxmoxSimulator {
 
   private readonly routes: [string, RegExp, Handler][] = [
     ["GET", /^\/version$/, () => ({ version: "8.2.4", release: "8.2", repoid: "faa83925c9641325", [SIMULATOR_VERSION_FIELD]: { name: "edgelab proxmox-sim", timeScale: this.timeScale } })],
-    ["GET", /^\/nodes$/, () => this.nodes.map((n) => ({ node: n.name, status: "online", type: "node", id: `node/${n.name}` }))],
+    [
+      "GET",
+      /^\/nodes$/,
+      () =>
+        this.nodes.map((n) => {
+          const used = [...this.vms.values()].filter((v) => v.node === n.name && v.status === "running").reduce((sum, v) => sum + Number(v.config["memory"] ?? "512") * 1024 ** 2, 0);
+          return { node: n.name, status: "online", type: "node", id: `node/${n.name}`, maxmem: n.memoryGiB * 1024 ** 3, mem: used };
+        }),
+    ],
+    [
+      "GET",
+      /^\/nodes\/([^/]+)\/network$/,
+      (m, p) => {
+        const bridges = this.node(m[1] ?? "").bridges;
+        if (p["type"] !== undefined && p["type"] !== "bridge" && p["type"] !== "any_bridge") return [];
+        return bridges.map((b) => ({ iface: b.iface, type: "bridge", active: 1, autostart: 1, families: ["inet"], bridge_ports: "eno1", ...(b.vlanAware ? { bridge_vlan_aware: 1 } : {}), ...(b.comments !== undefined ? { comments: b.comments } : {}) }));
+      },
+    ],
     [
       "GET",
       /^\/nodes\/([^/]+)\/storage$/,

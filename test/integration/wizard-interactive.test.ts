@@ -1,0 +1,171 @@
+/**
+ * The interactive `edgelab init`, driven through a real pseudo-terminal (util-linux `script`)
+ * against the simulator over HTTPS with a self-signed certificate: the certificate pin question,
+ * wrong answers asked again with the validator's reason, the same file as `--answers` for the
+ * same answers, and Ctrl-C leaving no file.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { DEFAULT_DURATIONS, NO_FAULTS, ProxmoxSimulator } from "../../src/providers/proxmox/simulator.js";
+import { selfSignedCertificate, type ServerCertificate } from "../../src/providers/proxmox/tls.js";
+import type { AnswersInput } from "../../src/wizard/answers.js";
+import { cli } from "../helpers/cli.js";
+import { WIZARD_STATE, WIZARD_TOKEN } from "../helpers/wizard-sim.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const HOST = "127.0.239.12";
+const PORT = 18742;
+const URL = `https://${HOST}:${PORT}`;
+let server: Server;
+let cert: ServerCertificate;
+let dir: string;
+beforeAll(async () => {
+  cert = selfSignedCertificate("pve01.wizard.test", [HOST]);
+  const sim = new ProxmoxSimulator(WIZARD_STATE, { seed: 1, durations: DEFAULT_DURATIONS, faults: NO_FAULTS, resourcesLagMs: 0, tokens: [WIZARD_TOKEN], users: [] });
+  server = await sim.listen(PORT, HOST, { key: cert.key, cert: cert.cert });
+  dir = mkdtempSync(join(tmpdir(), "edgelab-init-tty-"));
+});
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+type Step = readonly [RegExp, string];
+
+/** Runs `edgelab init -o <out>` in a pseudo-terminal; each step waits for its text, then types its keys. */
+function drive(out: string, steps: readonly Step[], env: Record<string, string> = {}): Promise<{ code: number | null; screen: string; done: number }> {
+  const command = `'${process.execPath}' '${join(ROOT, "bin", "edgelab.cjs")}' --no-color init -o '${out}'`;
+  const child = spawn("script", ["-qefc", command, "/dev/null"], { cwd: dir, env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", HOME: dir, TERM: "xterm", COLUMNS: "200", LINES: "50", ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  let screen = "";
+  let from = 0;
+  let done = 0;
+  const pump = (): void => {
+    const step = steps[done];
+    if (step === undefined) return;
+    const m = step[0].exec(screen.slice(from));
+    if (m === null) return;
+    from += m.index + m[0].length;
+    done += 1;
+    // A pause lets the prompt finish drawing before the keys arrive.
+    setTimeout(() => {
+      child.stdin.write(step[1]);
+      pump();
+    }, 60);
+  };
+  const onData = (chunk: Buffer): void => {
+    screen += chunk.toString("utf8");
+    pump();
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  return new Promise((resolve) => {
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen, done });
+    });
+  });
+}
+
+const ENTER = "\r";
+const BACKSPACE = "\x7f";
+const DOWN = "\x1b[B";
+
+describe("edgelab init in a terminal", () => {
+  it("asks, pins the certificate, re-asks wrong answers with the reason, and writes the same file as --answers", async () => {
+    const out = join(dir, "tty.yml");
+    const steps: Step[] = [
+      [/Where will the lab run\?/, ENTER],
+      [/Proxmox API URL/, `${URL}${ENTER}`],
+      [/SHA-256: ([0-9A-F:]+)[\s\S]*Pin this certificate/, `y${ENTER}`],
+      [/API token id/, `${WIZARD_TOKEN.id}${ENTER}`],
+      [/API token secret/, `${WIZARD_TOKEN.secret}${ENTER}`],
+      [/Node for the VMs/, ENTER],
+      [/Template to clone/, ENTER],
+      [/Storage for the VMs' disks/, `${DOWN}${ENTER}`],
+      [/Bridge for the VMs' NIC/, ENTER],
+      [/Lab name/, `seed-lab${ENTER}`],
+      [/Number of K3s servers/, `2${ENTER}`],
+      [/etcd needs a majority/, `${BACKSPACE}3${ENTER}`],
+      [/Servers: VLAN id/, `221${ENTER}`],
+      [/Servers: subnet/, `172.16.221.0/24${ENTER}`],
+      [/Servers: gateway/, ENTER],
+      [/Servers: BGP peer router address/, ENTER],
+      [/Servers: BGP peer ASN/, `200${ENTER}`],
+      [/Add a worker group\?/, ENTER],
+      [/Worker group name/, `west-worker${ENTER}`],
+      [/west-worker: VLAN id/, `222${ENTER}`],
+      [/west-worker: subnet/, `172.16.222.0/24${ENTER}`],
+      [/west-worker: gateway/, ENTER],
+      [/west-worker: BGP peer router address/, ENTER],
+      [/west-worker: BGP peer ASN/, `30${ENTER}`],
+      [/west-worker: number of workers/, `2${ENTER}`],
+      [/Add another worker group\?/, ENTER],
+      [/servers: addresses/, ENTER],
+      [/servers: VM ids/, `3002, 3003, 3004${ENTER}`],
+      [/vmid 3002 is already taken/, `${BACKSPACE.repeat(20)}3003, 3004, 3005${ENTER}`],
+      [/workers\[0\]: addresses/, `${BACKSPACE.repeat(40)}172.16.99.5, 172.16.222.11${ENTER}`],
+      [/172\.16\.99\.5[^\n]*(outside|not in|subnet)/, `${BACKSPACE.repeat(40)}172.16.222.10, 172.16.222.11${ENTER}`],
+      [/workers\[0\]: VM ids/, ENTER],
+      [/vCPUs per VM/, ENTER],
+      [/Memory per VM/, ENTER],
+      [/Disk per VM/, ENTER],
+      [/K3s version/, ENTER],
+      [/Cilium version/, ENTER],
+      [/Cluster ASN/, ENTER],
+      [/LoadBalancer pool/, `172.16.222.0/23${ENTER}`],
+      [/overlaps/, `${BACKSPACE.repeat(20)}172.16.228.0/24${ENTER}`],
+      [/DNS name viewers use/, ENTER],
+      [/Stream names/, ENTER],
+      [/Plan \(what edgelab provision would do\)[\s\S]*Write [^\n]*\?/, ENTER],
+    ];
+    const run = await drive(out, steps);
+    expect({ done: run.done, code: run.code }, run.screen.slice(-3000)).toEqual({ done: steps.length, code: 0 });
+    // The certificate was shown with the simulator's real fingerprint, subject and issuer.
+    expect(run.screen).toContain(`SHA-256: ${cert.fingerprint}`);
+    expect(run.screen).toMatch(/subject: CN=pve01\.wizard\.test/);
+    // The plan shown before writing creates the five VMs.
+    expect(run.screen).toMatch(/5 to create/);
+    const written = readFileSync(out, "utf8");
+    expect(written).not.toContain(WIZARD_TOKEN.secret);
+    expect(written).toContain(`tls_fingerprint: ${cert.fingerprint}`);
+
+    // The same answers as a file give the same inventory, byte for byte.
+    const answers: AnswersInput = {
+      name: "seed-lab",
+      proxmox: { url: URL, node: "pve01", template: 9000, storage: "local-lvm", bridge: "vmbr0", token_id: WIZARD_TOKEN.id, tls_fingerprint: cert.fingerprint },
+      servers: { count: 3, vlan: { id: 221, subnet: "172.16.221.0/24", gateway: "172.16.221.1" }, peer: { address: "172.16.221.1", asn: 200 }, addresses: ["172.16.221.10", "172.16.221.11", "172.16.221.12"], vmids: [3003, 3004, 3005] },
+      workers: [{ label: "west-worker", count: 2, vlan: { id: 222, subnet: "172.16.222.0/24", gateway: "172.16.222.1" }, peer: { address: "172.16.222.1", asn: 30 }, addresses: ["172.16.222.10", "172.16.222.11"], vmids: [3006, 3007] }],
+      vcpus: 4, memory: 4096, disk: 32, local_asn: 64513, k3s_version: "v1.34.3+k3s1", cilium_version: "1.19.1",
+      lb_pool: ["172.16.228.0/24"], dns_name: "live.example.com", streams: ["live"],
+    };
+    const file = join(dir, "answers.yml");
+    writeFileSync(file, stringify(answers));
+    const fromFile = join(dir, "from-answers.yml");
+    const r = await cli(["init", "--answers", file, "-o", fromFile], { cwd: dir, env: { PROXMOX_TOKEN_SECRET: WIZARD_TOKEN.secret } });
+    expect(r.stderr).toBe("");
+    expect(readFileSync(fromFile, "utf8")).toBe(written);
+  }, 120_000);
+
+  it("refusing to pin the certificate stops without writing", async () => {
+    const out = join(dir, "unpinned.yml");
+    const run = await drive(out, [[/Where will the lab run\?/, ENTER], [/Proxmox API URL/, `${URL}${ENTER}`], [/Pin this certificate/, ENTER]]);
+    expect(run.code).toBe(2);
+    expect(run.screen).toMatch(/the API certificate is not trusted; nothing was written/);
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
+
+  it("Ctrl-C during a prompt leaves no file", async () => {
+    const out = join(dir, "interrupted.yml");
+    const run = await drive(out, [[/Where will the lab run\?/, ENTER], [/Proxmox API URL/, `${URL}${ENTER}`], [/Pin this certificate/, `y${ENTER}`], [/API token id/, `${WIZARD_TOKEN.id}${ENTER}`], [/Node for the VMs/, "\x03"]], { PROXMOX_TOKEN_SECRET: WIZARD_TOKEN.secret });
+    expect(run.done).toBe(5);
+    expect(run.code).toBe(130);
+    expect(run.screen).toMatch(/interrupted; nothing was written/);
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
+});

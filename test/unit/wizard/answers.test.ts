@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { validateInventoryText } from "../../../src/inventory/validate.js";
+import { Answers, checkAnswers, proposeAddresses, proposeVmids, type AnswersInput } from "../../../src/wizard/answers.js";
+
+const base: AnswersInput = {
+  name: "seed-lab",
+  proxmox: { url: "https://pve01.example.com:8006", node: "pve01", template: 9000, storage: "ssd02-4T", token_id: "edgelab@pve!edgelab" },
+  servers: { count: 3, vlan: { id: 221, name: "dc-east", subnet: "172.16.221.0/24", gateway: "172.16.221.1" }, peer: { address: "172.16.221.1", asn: 200 } },
+  workers: [
+    { label: "west-worker", count: 1, vlan: { id: 222, subnet: "172.16.222.0/24", gateway: "172.16.222.1" }, peer: { address: "172.16.222.1", asn: 30 } },
+    { label: "east-worker", count: 2, vlan: { id: 223, subnet: "172.16.223.0/24", gateway: "172.16.223.1" }, peer: { address: "172.16.223.1", asn: 30 } },
+  ],
+  lb_pool: ["172.16.228.0/24"],
+  dns_name: "live.example.com",
+  streams: ["live", "sports"],
+};
+
+function answers(patch: (a: AnswersInput) => void = () => undefined): Answers {
+  const copy = structuredClone(base);
+  patch(copy);
+  return Answers.parse(copy);
+}
+
+describe("wizard answers → inventory", () => {
+  it("writes an inventory the real validator accepts, with the schema line and no secret values", () => {
+    const { inventory, issues } = checkAnswers(answers(), { vmids: [3001, 3002], names: [] });
+    expect(issues).toEqual([]);
+    expect(validateInventoryText(inventory.text, "x.yml").issues).toEqual([]);
+    expect(inventory.text.split("\n")[0]).toBe("# yaml-language-server: $schema=./inventory.schema.json");
+    const doc = parse(inventory.text) as { all: { vars: { proxmox: { token_secret: unknown }; k3s: { token: unknown }; streams: { key: unknown }[] }; children: { k3s_cluster: { children: { master: { hosts: Record<string, { vmid: number; ansible_host: string; label: string }> }; node: { hosts: Record<string, { data_vlan: number; label: string }> } } } } } };
+    expect(doc.all.vars.proxmox.token_secret).toEqual({ env: "PROXMOX_TOKEN_SECRET" });
+    expect(doc.all.vars.k3s.token).toEqual({ env: "K3S_TOKEN" });
+    expect(doc.all.vars.streams.map((s) => s.key)).toEqual([{ generate: true }, { generate: true }]);
+    const masters = Object.values(doc.all.children.k3s_cluster.children.master.hosts);
+    // Occupied ids 3001 and 3002 are skipped; the gateway is never proposed.
+    expect(masters.map((h) => h.vmid)).toEqual([3003, 3004, 3005]);
+    expect(masters.map((h) => h.ansible_host)).toEqual(["172.16.221.10", "172.16.221.11", "172.16.221.12"]);
+    const workers = Object.values(doc.all.children.k3s_cluster.children.node.hosts);
+    expect(workers.map((h) => [h.data_vlan, h.label])).toEqual([[222, "west-worker"], [223, "east-worker"], [223, "east-worker"]]);
+  });
+
+  it("an even number of servers is refused with the validator's message, named as servers.count", () => {
+    const { issues } = checkAnswers(answers((a) => { a.servers.count = 2; }));
+    const issue = issues.find((i) => i.severity === "error");
+    expect(issue?.question).toBe("servers.count");
+    expect(issue?.message).toMatch(/2 K3s servers: etcd needs a majority/);
+  });
+
+  it("an address outside its subnet is refused and named by its answer", () => {
+    const { issues } = checkAnswers(answers((a) => { const west = a.workers?.[0]; if (west) west.addresses = ["172.16.99.5"]; }));
+    const errors = issues.filter((i) => i.severity === "error");
+    expect(errors.map((i) => i.question)).toContain("workers[0].addresses[0]");
+    expect(errors.find((i) => i.question === "workers[0].addresses[0]")?.message).toMatch(/172\.16\.222\.0\/24|subnet/);
+  });
+
+  it("an LB pool overlapping a node subnet is refused as lb_pool", () => {
+    const { issues } = checkAnswers(answers((a) => { a.lb_pool = ["172.16.221.128/25"]; }));
+    const errors = issues.filter((i) => i.severity === "error");
+    expect(errors.map((i) => i.question)).toContain("lb_pool");
+  });
+
+  it("a vmid taken on the cluster and a disk smaller than the template are refused", () => {
+    const { issues } = checkAnswers(answers((a) => { a.servers.vmids = [4001, 4002, 4003]; a.disk = 8; }), { vmids: [4002], names: [], templateDiskGiB: 10 });
+    expect(issues.map((i) => i.question)).toEqual(expect.arrayContaining(["servers.vmids[1]", "disk"]));
+  });
+
+  it("a literal-looking answer cannot inject YAML: a DNS name with a newline and key is rejected, not written as a key", () => {
+    const { inventory, issues } = checkAnswers(answers((a) => { a.dns_name = "live.example.com\n    evil: 1"; }));
+    expect((parse(inventory.text) as { all: { vars: Record<string, unknown> } }).all.vars.evil).toBeUndefined();
+    expect(issues.some((i) => i.question === "dns_name" && i.severity === "error")).toBe(true);
+  });
+});
+
+describe("proposals", () => {
+  it("addresses skip the gateway and taken ones; small subnets start at the first host", () => {
+    expect(proposeAddresses("10.0.0.0/29", "10.0.0.1", 3, ["10.0.0.3"])).toEqual(["10.0.0.2", "10.0.0.4", "10.0.0.5"]);
+    expect(proposeAddresses("10.0.0.0/24", "10.0.0.10", 2)).toEqual(["10.0.0.11", "10.0.0.12"]);
+  });
+  it("vmids are a consecutive free range", () => {
+    expect(proposeVmids(100, 3, [101, 105])).toEqual([102, 103, 104]);
+  });
+});
