@@ -5,7 +5,7 @@
  * same before and after.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
@@ -46,7 +46,7 @@ function startResponders(): void {
 
 /** Opens `n` connections from a client namespace to the service address; returns who answered each. */
 function connect(client: string, n: number): string[] {
-  const code = `const net=require("node:net");const out=[];let left=${n};for(let i=0;i<${n};i++){const c=net.connect(8080,${JSON.stringify(plan.serviceIp)});let b="";c.setTimeout(3000,()=>c.destroy());c.on("data",(d)=>b+=d);c.on("close",()=>{out.push(b||"-");if(--left===0)console.log(out.join("\\n"))});c.on("error",()=>{})}`;
+  const code = `const net=require("node:net");const out=[];let left=${n};for(let i=0;i<${n};i++){const c=net.connect({port:8080,host:${JSON.stringify(plan.serviceIp)},localPort:41000+i});let b="";c.setTimeout(3000,()=>c.destroy());c.on("data",(d)=>b+=d);c.on("close",()=>{out.push(b||"-");if(--left===0)console.log(out.join("\\n"))});c.on("error",()=>{})}`;
   return sh(["ip", "netns", "exec", client, process.execPath, "-e", code]).trim().split("\n");
 }
 
@@ -57,6 +57,10 @@ describe.runIf(root)("network lab (root)", () => {
   beforeAll(async () => {
     before = { ns: hostNamespaces(), links: hostLinks() };
     up = await netlabUp(target, () => undefined, exec, 30_000);
+    // A fixed hash seed on the west router (kernels >= 6.11) and fixed client ports (below) make
+    // the ECMP split the same on every run instead of a fresh draw (a 50/50 draw of 20 flows
+    // lands outside 6..14 about 4% of the time).
+    if (existsSync("/proc/sys/net/ipv4/fib_multipath_hash_seed")) sh(["ip", "netns", "exec", ns("r1"), "sysctl", "-q", "-w", "net.ipv4.fib_multipath_hash_seed=7"]);
     startResponders();
     // The responders start in the background: wait until each answers in its own namespace.
     for (const s of plan.speakers) {
