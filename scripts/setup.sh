@@ -18,6 +18,8 @@ EDGELAB_APT_PACKAGES=(
   ansible ansible-lint
   openssh-client openssh-server iproute2
   ca-certificates chromium wrk
+  # Test hosts: their root filesystem, the containers, mkfs/blkid for the storage tests.
+  mmdebstrap systemd-container e2fsprogs
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

@@ -93,6 +93,8 @@ export interface TestLab {
   inRouter(argv: readonly string[]): Promise<ExecResult>;
   /** A TCP listener on port 179 at these router addresses (standing in for BGP peers). */
   listenInRouter(addresses: readonly string[], port?: number): Promise<void>;
+  /** An HTTP server (python3 -m http.server) for `directory` at address:port in the router. */
+  serveInRouter(directory: string, address: string, port: number): Promise<void>;
   ssh(name: string): Promise<SshExecutor>;
   stop(): Promise<void>;
 }
@@ -358,6 +360,17 @@ export async function startTestLab(specs: readonly TestHostSpec[]): Promise<Test
     );
     hosts.sort((a, b) => specs.findIndex((s) => s.name === a.name) - specs.findIndex((s) => s.name === b.name));
 
+    /** Starts a program in the router namespace; resolves once it prints its first line. */
+    const inRouterBackground = async (argv: readonly string[], what: string): Promise<void> => {
+      const child = spawn("ip", ["netns", "exec", router, ...argv], { stdio: ["ignore", "pipe", "inherit"] });
+      if (child.pid !== undefined) state.helpers.push(child.pid);
+      save();
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.once("data", () => resolve());
+        child.once("exit", (code) => reject(new Error(`${what} exited with ${code}`)));
+      });
+    };
+
     const inventoryFile = join(dir, "inventory.yml");
     const writeInventory = (hostVars: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {}, allVars: Readonly<Record<string, unknown>> = {}): void => {
       const group = (g: "master" | "node"): Record<string, unknown> =>
@@ -391,16 +404,9 @@ export async function startTestLab(specs: readonly TestHostSpec[]): Promise<Test
       writeInventory,
       inRouter: (argv) => local.run(["ip", "netns", "exec", router, ...argv], { timeoutMs: 30_000 }),
       listenInRouter: async (addresses, port = 179) => {
-        for (const address of addresses) {
-          const child = spawn("ip", ["netns", "exec", router, "python3", "-c", LISTENER, address, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
-          if (child.pid !== undefined) state.helpers.push(child.pid);
-          save();
-          await new Promise<void>((resolve, reject) => {
-            child.stdout.once("data", () => resolve());
-            child.once("exit", (code) => reject(new Error(`listener on ${address}:${port} exited with ${code}`)));
-          });
-        }
+        for (const address of addresses) await inRouterBackground(["python3", "-c", LISTENER, address, String(port)], `listener on ${address}:${port}`);
       },
+      serveInRouter: (directory, address, port) => inRouterBackground(["python3", "-u", "-c", HTTP_SERVER, directory, address, String(port)], `HTTP server on ${address}:${port}`),
       ssh: async (name) => {
         const h = hosts.find((x) => x.name === name);
         if (h === undefined) throw new Error(`no test host ${name}`);
@@ -425,6 +431,17 @@ print("listening", flush=True)
 while True:
     c, _ = s.accept()
     c.close()
+`;
+
+/** Serves a directory over HTTP (quietly), as a release server would. */
+const HTTP_SERVER = `
+import functools, http.server, sys
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer((sys.argv[2], int(sys.argv[3])), functools.partial(Quiet, directory=sys.argv[1]))
+print("serving", flush=True)
+server.serve_forever()
 `;
 
 async function waitForSsh(name: string, address: string, keyFile: string, hostKey: HostKey, child: ChildProcess, timeoutMs: number, log: string): Promise<SshExecutor> {
