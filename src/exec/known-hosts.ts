@@ -62,7 +62,7 @@ export function hostPattern(host: string, port: number): string {
 /** known_hosts text for these hosts: one line per key, hosts and keys in a stable order. */
 export function renderKnownHosts(hosts: readonly KnownHost[]): string {
   const lines: string[] = [];
-  const sorted = [...hosts].sort((a, b) => hostPattern(a.host, a.port).localeCompare(hostPattern(b.host, b.port)));
+  const sorted = [...hosts].sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port);
   for (const h of sorted) {
     const keys = [...h.keys].sort((a, b) => a.type.localeCompare(b.type) || a.blob.localeCompare(b.blob));
     for (const k of keys) lines.push(`${hostPattern(h.host, h.port)} ${k.type} ${k.blob}`);
