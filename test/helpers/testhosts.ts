@@ -26,7 +26,16 @@ import type { ExecResult } from "../../src/exec/types.js";
 import { ensureRootfs, type RootfsSpec } from "../../src/images/rootfs.js";
 import { sleep } from "../../src/util/sleep.js";
 
-export const ROOT = join(import.meta.dirname, "..", "..");
+/** The project's root: the nearest directory up from here holding package.json (also when compiled to dist-check/). */
+export const ROOT = ((): string => {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = join(dir, "..");
+    if (parent === dir) throw new Error("no package.json above the test helpers");
+    dir = parent;
+  }
+  return dir;
+})();
 const STATE_DIR = "/run/edgelab-testhosts";
 const local = new LocalExecutor();
 
