@@ -153,13 +153,17 @@ export interface RunSummary {
 export class RunSummarizer {
   private readonly lastFailure = new Map<string, Failure>();
   private readonly skips: { host: string; task: string; why: string }[] = [];
-  private readonly reasons = new Map<string, Map<string, string>>();
+  /** host -> bare task name -> the reason a role reported, and the "role : " prefix of its tasks. */
+  private readonly reasons = new Map<string, Map<string, { reason: string; prefix: string }>>();
   private readonly changes: { host: string; task: string }[] = [];
+  /** host + bare task name of every result seen. */
+  private readonly results = new Set<string>();
   private stats: Record<string, HostStats> | undefined;
 
   add(event: AnsibleEvent): void {
     if (event.kind === "stats") this.stats = { ...event.stats };
     if (event.kind !== "host") return;
+    this.results.add(`${event.host}\u0000${bareTask(event.task)}`);
     if (event.status === "failed" || event.status === "unreachable") {
       this.lastFailure.set(event.host, { host: event.host, task: event.task, message: resultMessage(event.result), unreachable: event.status === "unreachable" });
     } else if (event.status === "skipped") {
@@ -172,8 +176,9 @@ export class RunSummarizer {
     if (typeof notice === "object" && notice !== null && "edgelab_skipped" in notice) {
       const parsed = z.object({ reason: z.string(), tasks: z.array(z.string()) }).safeParse((notice as Record<string, unknown>)["edgelab_skipped"]);
       if (parsed.success) {
-        const forHost = this.reasons.get(event.host) ?? new Map<string, string>();
-        for (const task of parsed.data.tasks) forHost.set(task, parsed.data.reason.replace(/\s+/g, " ").trim());
+        const forHost = this.reasons.get(event.host) ?? new Map<string, { reason: string; prefix: string }>();
+        const prefix = /^[\w.-]+ : /.exec(event.task)?.[0] ?? "";
+        for (const task of parsed.data.tasks) forHost.set(task, { reason: parsed.data.reason.replace(/\s+/g, " ").trim(), prefix });
         this.reasons.set(event.host, forHost);
       }
     }
@@ -181,6 +186,14 @@ export class RunSummarizer {
 
   summary(): RunSummary {
     const stats = this.stats ?? {};
+    // Tasks a role reported it skips that Ansible never reached (inside a skipped include) are
+    // skipped too, unless the host has a result for them.
+    const skips = [...this.skips];
+    for (const [host, tasks] of this.reasons) {
+      for (const [task, { prefix }] of tasks) {
+        if (!this.results.has(`${host}\u0000${task}`)) skips.push({ host, task: `${prefix}${task}`, why: "" });
+      }
+    }
     const failures = [...this.lastFailure.values()].filter((f) => {
       const s = stats[f.host];
       return this.stats === undefined || (s !== undefined && (s.failures > 0 || s.unreachable > 0));
@@ -188,7 +201,7 @@ export class RunSummarizer {
     return {
       stats,
       failures,
-      skipped: this.skips.map((s) => ({ host: s.host, task: s.task, reason: this.reasons.get(s.host)?.get(bareTask(s.task)) ?? s.why })),
+      skipped: skips.map((s) => ({ host: s.host, task: s.task, reason: this.reasons.get(s.host)?.get(bareTask(s.task))?.reason ?? s.why })),
       changed: [...this.changes],
       complete: this.stats !== undefined,
     };

@@ -104,7 +104,7 @@ export class AnsibleRunner {
     const before = this.knownKeys();
     const env = {
       ...this.options.env,
-      ...ansibleEnvironment(this.settings, { knownHostsFile: this.knownHostsFile, controlDir: this.controlDir, localTemp, rolesDir: ROLES_DIR }),
+      ...ansibleEnvironment(this.settings, { knownHostsFile: this.knownHostsFile, controlDir: this.controlDir, localTemp, factCache: join(this.options.stateDir, "ansible", "facts"), rolesDir: ROLES_DIR }),
       ...request.secrets,
     };
     const summarizer = new RunSummarizer();

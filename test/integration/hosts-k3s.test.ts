@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { installKubeconfig, parseKubeconfig, uninstallKubeconfig } from "../../src/ansible/kubeconfig.js";
 import { AnsibleError, AnsibleRunner, type AnsibleResult } from "../../src/ansible/runner.js";
 import { airgapDir, artifactsDir, sha256, STANDIN, standinEvents, TOKEN_FILE, writeK3sInputs, type K3sInputs, type StandinEvent } from "../helpers/k3s-inputs.js";
-import { startTestLab, type TestLab } from "../helpers/testhosts.js";
+import { ROOT, startTestLab, type TestLab } from "../helpers/testhosts.js";
 
 const V1 = "v1.34.3+k3s1";
 const V2 = "v1.34.4+k3s1";
@@ -165,7 +165,7 @@ describe("K3s in air-gap mode (with the K3s stand-in)", () => {
     writeFileSync(fault, "cilium agent not running (injected)\n");
     writeK3sInputs(lab, { ...inputs, vars: { k3s_server_nodes_ready_timeout: 3 } });
     try {
-      const error = await failing("k3s");
+      const error = await failing(join(ROOT, "test", "fixtures", "playbooks", "cluster-ready.yml"));
       expect(error.result.failures).toEqual([
         {
           host: "lab-k3s01",

@@ -4,7 +4,7 @@
  * edgelab's settings and strict host-key checking.
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AnsibleError, AnsibleRunner } from "../../src/ansible/runner.js";
@@ -80,13 +80,16 @@ describe("prereq", () => {
         const skip = skipped.find((s) => s.task === `prereq : ${task}`);
         expect(skip?.reason, `${h.name}: ${task}`).toMatch(/^container host \(systemd-nspawn\): kernel modules, kernel-wide sysctls, the clock/);
       }
-      // A kernel-wide sysctl was not written for the host kernel.
+      // ... and they did not run: no module list for the host kernel, no kernel-wide sysctl.
+      expect(existsSync(h.file("/etc/modules-load.d/edgelab.conf"))).toBe(false);
       expect(readFileSync(h.file("/etc/sysctl.d/90-edgelab.conf"), "utf8")).not.toContain("fs.inotify");
     }
   }, 300_000);
 });
 
 describe("storage", () => {
+  afterAll(() => lab.writeInventory());
+
   it("never formats a device holding a filesystem or a partition table, formats an empty one only when told, and fails NFS at the mount", async () => {
     const device = (name: string): string => lab.host(name).loopDevices[0] ?? "";
     const [empty, wanted, foreign, table] = [device("lab-k3s02"), device("lab-k3s03"), device("west-lab-k3s01"), device("east-lab-k3s01")];
