@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "dist-check/", "node_modules/", ".tools/", "coverage/", "bin/*.cjs", "**/.edgelab/", "test-results/", "templates/player/"] },
+  { ignores: ["dist/", "dist-check/", ".cache/", "node_modules/", ".tools/", "coverage/", "bin/*.cjs", "**/.edgelab/", "test-results/", "templates/player/"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -20,6 +20,8 @@ EDGELAB_APT_PACKAGES=(
   ca-certificates chromium wrk time
   frr gobgpd
   bind9 bind9-dnsutils
+  # Test hosts: their root filesystem, the containers, mkfs/blkid for the storage tests.
+  mmdebstrap systemd-container e2fsprogs
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
