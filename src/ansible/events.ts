@@ -136,7 +136,7 @@ export interface Skip {
 
 export interface RunSummary {
   readonly stats: Readonly<Record<string, HostStats>>;
-  /** One per host that failed or was unreachable: the task that ended its run. */
+  /** One per host that failed or was unreachable (by host name): the task that ended its run. */
   readonly failures: readonly Failure[];
   readonly skipped: readonly Skip[];
   readonly changed: readonly { readonly host: string; readonly task: string }[];
@@ -194,7 +194,7 @@ export class RunSummarizer {
         if (!this.results.has(`${host}\u0000${task}`)) skips.push({ host, task: `${prefix}${task}`, why: "" });
       }
     }
-    const failures = [...this.lastFailure.values()].filter((f) => {
+    const failures = [...this.lastFailure.values()].sort((a, b) => a.host.localeCompare(b.host)).filter((f) => {
       const s = stats[f.host];
       return this.stats === undefined || (s !== undefined && (s.failures > 0 || s.unreachable > 0));
     });

@@ -221,13 +221,18 @@ export async function startTestLab(specs: readonly TestHostSpec[]): Promise<Test
   await reapOrphans();
   const id = randomBytes(3).toString("hex");
   const dir = mkdtempSync(join(tmpdir(), `edgelab-lab-${id}-`));
-  const lock = await acquireLock(join(STATE_DIR, "allocate.lock"), { timeoutMs: 60_000 });
   let state: State;
   try {
-    state = { pid: process.pid, dir, namespaces: [], mounts: [], loops: [], containers: [], helpers: [], block: await allocateBlock() };
-    saveState(id, state);
-  } finally {
-    await lock.release();
+    const lock = await acquireLock(join(STATE_DIR, "allocate.lock"), { timeoutMs: 60_000 });
+    try {
+      state = { pid: process.pid, dir, namespaces: [], mounts: [], loops: [], containers: [], helpers: [], block: await allocateBlock() };
+      saveState(id, state);
+    } finally {
+      await lock.release();
+    }
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
   const save = (): void => saveState(id, state);
   const [second, third] = blockBase(state.block);

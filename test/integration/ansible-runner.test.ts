@@ -85,7 +85,11 @@ describe("AnsibleRunner", () => {
     const broken = join(dir, "broken.yml");
     writeFileSync(broken, "- hosts: all\n  tasks:\n    - ansible.builtin.no_such_module: {}\n");
     const runner = new AnsibleRunner({ stateDir: join(dir, ".edgelab"), env: process.env, runId: "broken" });
-    await expect(runner.run({ playbook: broken, inventory })).rejects.toThrow(/^broken: ansible-playbook stopped before running the play \(exit 4\): .*no_such_module/);
-    await expect(runner.run({ playbook: "no-such-playbook", inventory })).rejects.toThrow(/^no playbook .*\/playbooks\/no-such-playbook\.yml$/);
+    try {
+      await expect(runner.run({ playbook: broken, inventory })).rejects.toThrow(/^broken: ansible-playbook stopped before running the play \(exit 4\): .*no_such_module/);
+      await expect(runner.run({ playbook: "no-such-playbook", inventory })).rejects.toThrow(/^no playbook .*\/playbooks\/no-such-playbook\.yml$/);
+    } finally {
+      await runner.close();
+    }
   }, 60_000);
 });

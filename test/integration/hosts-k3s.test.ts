@@ -14,6 +14,7 @@ import { installKubeconfig, parseKubeconfig, uninstallKubeconfig } from "../../s
 import { AnsibleError, AnsibleRunner, type AnsibleResult } from "../../src/ansible/runner.js";
 import { airgapDir, artifactsDir, sha256, STANDIN, standinEvents, TOKEN_FILE, writeK3sInputs, type K3sInputs, type StandinEvent } from "../helpers/k3s-inputs.js";
 import { ROOT, startTestLab, type TestLab } from "../helpers/testhosts.js";
+import { sleep } from "../../src/util/sleep.js";
 
 const V1 = "v1.34.3+k3s1";
 const V2 = "v1.34.4+k3s1";
@@ -165,6 +166,13 @@ describe("K3s in air-gap mode (with the K3s stand-in)", () => {
     writeFileSync(fault, "cilium agent not running (injected)\n");
     writeK3sInputs(lab, { ...inputs, vars: { k3s_server_nodes_ready_timeout: 3 } });
     try {
+      // The node reports its state every second: wait until the cluster sees it NotReady.
+      for (let i = 0; ; i++) {
+        const node = parse(await onHost("lab-k3s01", ["k3s", "kubectl", "get", "node", "west-lab-k3s01", "-o", "json"])) as { status: { conditions: { type: string; status: string }[] } };
+        if (node.status.conditions.some((c) => c.type === "Ready" && c.status === "False")) break;
+        if (i > 30) throw new Error("west-lab-k3s01 never became NotReady");
+        await sleep(500);
+      }
       const error = await failing(join(ROOT, "test", "fixtures", "playbooks", "cluster-ready.yml"));
       expect(error.result.failures).toEqual([
         {
