@@ -9,6 +9,7 @@ import { parseMpd } from "../media/dash.js";
 import { compareReload, parsePlaylist, targetDurationProblems, totalDuration, type MediaPlaylist } from "../media/hls.js";
 import type { StreamStateName } from "../media/routing.js";
 import { parseRtmpUrl, RtmpError, rtmpPublish } from "../media/rtmp.js";
+import { sleep } from "../util/sleep.js";
 
 const exec = promisify(execFile);
 
@@ -55,7 +56,6 @@ async function get(url: string, timeoutMs = 5000): Promise<Fetched> {
   return { status: res.status, type: (res.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "", body, headers: res.headers };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The loopback address smoke's wrong-key attempt comes from. */
 export const SMOKE_LOOPBACK_SOURCE = "127.0.0.2";

@@ -21,6 +21,7 @@ import { LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "./preflig
 import { openLog, probe, SupervisorState, type ProcessState } from "./supervisor.js";
 import { parsePlaylist, totalDuration } from "../../media/hls.js";
 import { fetchRouterHealth, type RouterStreamReport } from "../../media/router-health.js";
+import { sleep } from "../../util/sleep.js";
 
 export const SUPERVISOR_SCRIPT = join(PACKAGE_ROOT, "dist", "providers", "local", "supervisor.js");
 export const ROUTER_SCRIPT = join(PACKAGE_ROOT, "dist", "media", "router-server.js");
@@ -42,7 +43,6 @@ export interface UpResult {
   readonly seconds: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function requireLocal(lab: Lab): void {
   if (lab.provider !== "local") {

@@ -14,6 +14,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
 import { ProcessKind, SupervisorSpec, type JanitorTask, type ProcessSpec, type Readiness } from "./plan.js";
+import { sleep } from "../../util/sleep.js";
 
 /** Deletes files older than each task's age (never directories, never outside the task's dir). */
 export function sweep(tasks: readonly JanitorTask[], now = Date.now()): number {
@@ -99,7 +100,6 @@ export async function probe(ready: Readiness, timeoutMs = 1000): Promise<boolean
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Opens a log for appending; only its owner may read it (a process may log what it should not). */
 export function openLog(path: string): number {
