@@ -307,6 +307,10 @@ describe("the stream-key router", () => {
     // The lab's directory is 0700 (a temp dir): the router reaches its files only through the
     // descriptors the supervisor gave it.
     expect((statSync(lab.dir).mode & 0o777).toString(8)).toBe("700");
+    // Its own directory (its configuration and redis password) is its and nobody else's.
+    const own = join(lab.stateDir, "router");
+    expect([(statSync(own).mode & 0o777).toString(8), statSync(own).uid]).toEqual(["700", ids[0]]);
+    for (const f of readdirSync(own)) expect([f, (statSync(join(own, f)).mode & 0o777).toString(8), statSync(join(own, f)).uid]).toEqual([f, "600", ids[0]]);
     // Lookups (redis, with its password) and reconciliation (the status sockets) work as that user.
     expect(await status(`${lab.origin}/hls/live/index.m3u8`)).toBe(200);
     const report = await health();
