@@ -3,6 +3,9 @@
  *
  *   GET /auth/publish/<server>/<secret>?...        on_publish from a media server: 200 or 403
  *   GET /auth/publish-done/<server>/<secret>?...   on_publish_done: ends that session's registration
+ *   GET /auth/abr-publish/<server>/<secret>?...    on_publish of the `abr` application: 200 only for
+ *                                                  a rendition of a known stream published with
+ *                                                  the lab's transcoder credential (flashVer)
  *   GET|HEAD /hls/... /dash/...                    lookup: X-Accel-Redirect to /_media/<server>/...
  *   GET /healthz                                   redis and every stream's state (JSON); 503 when
  *                                                  redis is down or a stream is stalled
@@ -29,6 +32,7 @@ import {
   parsePublishCall,
   parseStat,
   parseViewerPath,
+  renditionOf,
   RouterConfig,
   streamState,
   type MediaServerRef,
@@ -242,7 +246,7 @@ export interface Health {
   readonly streams: readonly StreamReport[];
 }
 
-const AUTH = /^\/auth\/(publish|publish-done)\/([A-Za-z0-9-]+)\/([A-Za-z0-9_-]+)$/;
+const AUTH = /^\/auth\/(publish|publish-done|abr-publish)\/([A-Za-z0-9-]+)\/([A-Za-z0-9_-]+)$/;
 
 /** The request handling, independent of how the HTTP server and registry are made. */
 export class Router {
@@ -320,7 +324,7 @@ export class Router {
       const [, call = "", server = "", secret = ""] = auth;
       const ref = this.server(server);
       if (ref === undefined || !matchesSha256(secret, ref.secretSha256)) {
-        this.log(`refused a ${call} callback claiming to come from media server "${server}": ${ref === undefined ? "no such media server" : "wrong media-server secret"}`);
+        this.log(`refused ${call === "abr-publish" ? "an" : "a"} ${call} callback claiming to come from media server "${server}": ${ref === undefined ? "no such media server" : "wrong media-server secret"}`);
         send(res, 403, "forbidden\n");
         return;
       }
@@ -331,6 +335,7 @@ export class Router {
         return;
       }
       if (call === "publish") await this.publish(ref, parsed.call, res);
+      else if (call === "abr-publish") this.abrPublish(ref, parsed.call, res);
       else await this.publishDone(ref, parsed.call, res);
       return;
     }
@@ -389,7 +394,10 @@ export class Router {
     const stream = this.stream(name);
     if (stream === undefined) return refuse("no such stream");
     if (stream.publisher === "pull") return refuse("stream is pulled, not published");
-    const until = this.limiter.blockedUntil(addr, this.now());
+    // The lab's own source presents a minted key (192 bits, one SHA-256): it is never blocked, so
+    // wrong guesses from its address (loopback, shared with every local user) cannot keep it off.
+    const minted = call.key !== undefined && stream.sourceKeySha256 !== undefined && matchesSha256(call.key, stream.sourceKeySha256);
+    const until = minted ? undefined : this.limiter.blockedUntil(addr, this.now());
     if (until !== undefined) return refuse(`too many failed attempts from this address (blocked for ${Math.ceil((until - this.now()) / 1000)} s more)`);
     const failed = (reason: string): void => {
       refuse(reason);
@@ -423,6 +431,24 @@ export class Router {
     this.remember(name, server.name);
     this.observeSession(name, mine);
     this.log(`publish of stream "${name}" from ${addr} accepted on ${server.name} (session ${client})`);
+    send(res, 200, "ok\n");
+  }
+
+  /** A rendition published into the `abr` application: only the lab's transcoder may. */
+  private abrPublish(server: MediaServerRef, call: PublishCall, res: ServerResponse): void {
+    const { name, addr } = call;
+    // The credential is generated (186 bits) and checked with one SHA-256: guessing it is hopeless
+    // and cheap to refuse, so no per-address limit applies (the transcoder publishes from the
+    // same loopback address an attacker could get blocked).
+    const refuse = (reason: string): void => {
+      this.log(`refused ABR rendition publish "${name}" from ${addr} on ${server.name}: ${reason}`);
+      send(res, 403, "forbidden\n");
+    };
+    const rendition = renditionOf(name, this.config.abrSuffixes);
+    if (rendition === undefined || this.stream(rendition.stream) === undefined) return refuse("not a rendition of a stream of this lab");
+    const expected = this.config.transcoderSha256;
+    if (expected === undefined) return refuse("this lab has no transcoder credential");
+    if (call.flashver === undefined || !matchesSha256(call.flashver, expected)) return refuse("not the lab's transcoder (wrong or missing transcoder credential)");
     send(res, 200, "ok\n");
   }
 

@@ -47,6 +47,11 @@ export const RouterConfig = z.strictObject({
   streams: z.array(RouterStream),
   /** Rendition suffixes of the ABR ladder (360p -> URLs <stream>_360p/...). */
   abrSuffixes: z.array(z.string()),
+  /**
+   * SHA-256 (hex) of the lab's ABR transcoder credential: a rendition (<stream>_<suffix>) is
+   * published into the media servers' `abr` application only with it (as the RTMP flashVer).
+   */
+  transcoderSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** How long a found registration is kept in the local cache in front of redis, in ms. */
   cacheMs: z.int().min(0),
   /** How long "not registered" is kept, in ms (short: a publish must show up quickly). */
@@ -118,6 +123,14 @@ export function parseViewerPath(rawPath: string, abrSuffixes: readonly string[])
   return { ok: true, kind, stream, path };
 }
 
+/** The stream a rendition name (<stream>_<suffix>) belongs to, or undefined when it is none. */
+export function renditionOf(name: string, abrSuffixes: readonly string[]): { stream: string; suffix: string } | undefined {
+  for (const suffix of abrSuffixes) {
+    if (name.endsWith(`_${suffix}`) && name.length > suffix.length + 1) return { stream: name.slice(0, -(suffix.length + 1)), suffix };
+  }
+  return undefined;
+}
+
 /** The internal location the origin front serves a stream's file from. */
 export function accelRedirect(server: string, path: string): string {
   return `/_media/${server}${path}`;
@@ -130,10 +143,12 @@ export interface PublishCall {
   readonly client: string;
   readonly addr: string;
   readonly key: string | undefined;
+  /** The publisher's RTMP flashVer (the ABR transcoder presents its credential there). */
+  readonly flashver: string | undefined;
 }
 
 /** Arguments nginx-rtmp sets itself; the publisher's own URL arguments follow them, raw. */
-const SINGLE = ["name", "clientid", "addr", "key", "call", "app"] as const;
+const SINGLE = ["name", "clientid", "addr", "key", "call", "app", "flashver"] as const;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -152,7 +167,11 @@ export function parsePublishCall(query: string): { ok: true; call: PublishCall }
   const client = params.get("clientid") ?? "";
   if (!/^\d{1,20}$/.test(client)) return { ok: false, reason: "no session id (clientid)" };
   const key = params.get("key");
-  return { ok: true, call: { name, client, addr: params.get("addr") ?? "unknown address", key: key === null || key === "" ? undefined : key } };
+  const flashver = params.get("flashver");
+  return {
+    ok: true,
+    call: { name, client, addr: params.get("addr") ?? "unknown address", key: key === null || key === "" ? undefined : key, flashver: flashver === null || flashver === "" ? undefined : flashver },
+  };
 }
 
 /** A stream being published on a media server, from its rtmp_stat page. */

@@ -158,6 +158,8 @@ export interface PublishTarget {
   readonly localAddress?: string | undefined;
   /** How long connecting and being accepted may take. */
   readonly timeoutMs?: number | undefined;
+  /** The connect command's flashVer (what the client says it is). */
+  readonly flashVer?: string | undefined;
 }
 
 export class RtmpError extends Error {
@@ -348,7 +350,7 @@ export function rtmpPublish(target: PublishTarget): Promise<RtmpPublisher> {
       size.writeUInt32BE(OUT_CHUNK_SIZE, 0);
       socket.write(chunkMessage(2, { type: MSG_SET_CHUNK_SIZE, streamId: 0, timestamp: 0, payload: size }, 128));
       const tcUrl = `rtmp://${where}/${target.app}`;
-      call("connect", 1, [{ app: target.app, type: "nonprivate", flashVer: "FMLE/3.0 (compatible; edgelab)", tcUrl }], () => {
+      call("connect", 1, [{ app: target.app, type: "nonprivate", flashVer: target.flashVer ?? "FMLE/3.0 (compatible; edgelab)", tcUrl }], () => {
         call("createStream", 2, [null], (values) => {
           streamId = typeof values[3] === "number" ? values[3] : 1;
           command(8, streamId, ["publish", 0, null, target.name, "live"]);

@@ -31,6 +31,11 @@ export interface NginxPaths {
   readonly status: string;
   /** Directory of the files holding secrets that the configurations include (0700, files 0600). */
   readonly secrets: string;
+  /**
+   * Directory of the secrets the nginx workers' own children read (the ABR transcoder's
+   * credential): 0700, owned by the worker user, files 0600.
+   */
+  readonly workerSecrets: string;
 }
 
 /** Debian's locations of the rtmp module and ffmpeg. */
@@ -87,6 +92,43 @@ export function renderMediaNotifyConf(plane: DataPlane, server: MediaServerNode,
   ].join("\n");
 }
 
+/** The file a media server includes in its `abr` application (the transcoder's publishes are checked). */
+export function abrNotifyIncludePath(paths: NginxPaths, server: MediaServerNode): string {
+  return `${paths.secrets}/${server.name}-abr-notify.conf`;
+}
+
+/**
+ * The `abr` application's callback: the router checks that a rendition is published by the lab's
+ * own transcoder (its credential travels as the RTMP flashVer, see transcoderPresetPath). Written
+ * beside the other secrets (0600), never into rendered output.
+ */
+export function renderAbrNotifyConf(plane: DataPlane, server: MediaServerNode, secret: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(secret)) throw new Error(`the secret of ${server.name} must be URL-safe`);
+  return [
+    `# ABR rendition publishes on media server ${server.name} are checked by the stream-key router. Written by edgelab (0600).`,
+    `on_publish http://${plane.router.host}:${plane.router.port}/auth/abr-publish/${server.name}/${secret};`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * An ffmpeg preset file the transcoder reads with `-fpre`: it sets the RTMP flashVer of each
+ * rendition's publish to the lab's transcoder credential, so the credential is in no argv (the
+ * exec line names only this file) and in no URL ffmpeg could print.
+ */
+export function transcoderPresetPath(paths: NginxPaths): string {
+  return `${paths.workerSecrets}/transcoder.ffpreset`;
+}
+
+/** nginx-rtmp keeps at most 31 characters of a flashVer (a 32-byte buffer): longer is cut short. */
+export const TRANSCODER_CREDENTIAL_LENGTH = 31;
+
+export function renderTranscoderPreset(credential: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(credential)) throw new Error("the transcoder credential must be URL-safe");
+  if (credential.length > TRANSCODER_CREDENTIAL_LENGTH) throw new Error(`the transcoder credential must be at most ${TRANSCODER_CREDENTIAL_LENGTH} characters (nginx-rtmp cuts a longer flashVer)`);
+  return `rtmp_flashver=${credential}\n`;
+}
+
 /** Every log file the rendered configurations write (so they can be created 0600 beforehand). */
 export function nginxLogFiles(plane: DataPlane, paths: NginxPaths): string[] {
   const files: string[] = [];
@@ -112,6 +154,8 @@ export function renderMediaServerConf(lab: Lab, plane: DataPlane, server: MediaS
     pulls,
     gop: Math.round(lab.media.fps * lab.media.hls.fragment),
     notifyInclude: notifyIncludePath(paths, server),
+    abrNotifyInclude: abrNotifyIncludePath(paths, server),
+    transcoderPreset: transcoderPresetPath(paths),
     statusListen: `unix:${statusSocket(paths, server.name)}`,
   });
 }
@@ -153,6 +197,7 @@ export function renderNginx(lab: Lab, plane: DataPlane, paths: NginxPaths, env: 
 /** Directories the rendered configurations expect to exist (nginx creates only the last level). */
 export function nginxDirectories(lab: Lab, plane: DataPlane, paths: NginxPaths): string[] {
   const dirs = [paths.run, paths.logs, paths.tmp, paths.media, paths.cache, paths.player, paths.status];
+  if (lab.media.abr.length > 0) dirs.push(paths.workerSecrets);
   for (const m of plane.mediaServers) dirs.push(`${paths.media}/${m.name}`, `${paths.tmp}/${m.name}`);
   dirs.push(`${paths.tmp}/origin`);
   for (const e of plane.edges) dirs.push(`${paths.tmp}/edge-${e.name}`, edgeMirrorPath(paths, e), `${edgeMirrorPath(paths, e)}/.tmp`);

@@ -38,6 +38,7 @@ const NodeGroup = {
 
 export const Answers = z
   .strictObject({
+    provider: z.literal("proxmox").optional().describe("Where the lab runs (proxmox; see LocalAnswers for local)."),
     name: z.string().default("edgelab").describe("Lab name."),
     proxmox: z.strictObject({
       url: z.string(),
@@ -337,6 +338,96 @@ export function buildInventory(answers: Answers, cluster: ClusterFacts = { vmids
   }
   if (answers.servers.count === 0) L.push("          hosts: {}");
   return { text: `${L.join("\n")}\n`, hosts, mappings };
+}
+
+/* ------------------------------------------------------------------ local lab */
+
+/** Answers for a local lab (processes on loopback on this machine): a lab name and its streams. */
+export const LocalAnswers = z
+  .strictObject({
+    provider: z.literal("local"),
+    name: z.string().default("local").describe("Lab name."),
+    streams: z.array(z.string()).default(["live", "sports"]).describe("Stream names; each gets an ffmpeg test source and a generated key."),
+    media_servers: z.int().default(2).describe("Number of media servers (the streams are spread across them)."),
+    edges: z.int().default(2).describe("Number of edge caches (worker hosts), 1 to 3."),
+  })
+  .describe("Answers of `edgelab init` for a local lab.");
+export type LocalAnswers = z.output<typeof LocalAnswers>;
+export type LocalAnswersInput = z.input<typeof LocalAnswers>;
+
+/** The loopback subnets and hosts of the local lab (as in inventories/local.yml). */
+const LOCAL_VLANS = [
+  { id: 221, name: "dc-east", net: 221, host: 38, name0: "lab-k3s01", label: "master" },
+  { id: 222, name: "region-west", net: 222, host: 41, name0: "west-lab-k3s01", label: "west-worker" },
+  { id: 223, name: "region-east", net: 223, host: 42, name0: "east-lab-k3s01", label: "east-worker" },
+  { id: 224, name: "region-north", net: 224, host: 43, name0: "north-lab-k3s01", label: "north-worker" },
+] as const;
+
+/** The local lab's inventory for the answers, laid out like inventories/local.yml. */
+export function buildLocalInventory(answers: LocalAnswers): BuiltInventory {
+  const mappings: Mapping[] = [];
+  const map = (question: string, ...path: PathSegment[]): void => {
+    mappings.push({ path, question });
+  };
+  const used = LOCAL_VLANS.slice(0, 1 + Math.max(1, Math.min(3, answers.edges)));
+  const L: string[] = [];
+  L.push("# yaml-language-server: $schema=./inventory.schema.json");
+  L.push("#");
+  L.push(`# The ${answers.name} lab, written by \`edgelab init\`: a local lab, every "host" a loopback address`);
+  L.push("# (127.0.x.y) on this machine, so nothing leaves it and no root is needed. The server hosts the");
+  L.push("# origin (redis, the media servers, the stream-key router and its nginx); each worker hosts an edge");
+  L.push("# cache. Each stream gets an ffmpeg test source publishing with a key generated into .edgelab/secrets/.");
+  L.push("#");
+  L.push("#   edgelab up -i <this file>      # then: edgelab status, edgelab smoke, edgelab down");
+  L.push("all:");
+  L.push("  vars:");
+  L.push("    lab:");
+  L.push(`      name: ${scalar(answers.name)}`);
+  map("name", ...V, "lab", "name");
+  L.push("      provider: local");
+  L.push("    # Ansible runs these \"hosts\" on this machine; it never opens SSH to them.");
+  L.push("    ansible_connection: local");
+  L.push("    network:");
+  L.push("      vlans:");
+  used.forEach((v, i) => {
+    L.push(`        - {id: ${v.id}, name: ${v.name}, subnet: 127.0.${v.net}.0/24, gateway: 127.0.${v.net}.1}`);
+    map("edges", ...V, "network", "vlans", i);
+  });
+  L.push("    media:");
+  L.push(`      servers: ${answers.media_servers}          # the streams are spread across the media servers`);
+  map("media_servers", ...V, "media", "servers");
+  L.push("    dns:");
+  L.push("      name: live.localhost");
+  L.push("    streams:");
+  answers.streams.forEach((s, i) => {
+    L.push(`      - name: ${scalar(s)}`);
+    L.push("        key: {generate: true}");
+    map(`streams[${i}]`, ...V, "streams", i);
+  });
+  L.push("  children:");
+  L.push("    k3s_cluster:");
+  L.push("      children:");
+  const hosts: PlannedHost[] = used.map((v, i) => ({ name: v.name0, address: `127.0.${v.net}.${v.host}`, vmid: 0, vlan: v.id, label: v.label, group: i === 0 ? "master" : "node", question: i === 0 ? "servers" : "edges", index: i === 0 ? 0 : i - 1 }));
+  for (const group of ["master", "node"] as const) {
+    L.push(`        ${group}:`);
+    L.push("          hosts:");
+    for (const h of hosts.filter((x) => x.group === group)) {
+      L.push(`            ${h.name}: {ansible_host: ${h.address}, data_vlan: ${h.vlan}, label: ${h.label}}`);
+      map(h.question, "all", "children", "k3s_cluster", "children", group, "hosts", h.name);
+    }
+  }
+  return { text: `${L.join("\n")}\n`, hosts, mappings };
+}
+
+/** Builds the local inventory and checks it with the validator `edgelab validate` uses. */
+export function checkLocalAnswers(answers: LocalAnswers, file = "inventory.yml"): AnswersResult {
+  const inventory = buildLocalInventory(answers);
+  const issues: AnswerIssue[] = [];
+  if (answers.streams.length === 0) issues.push({ severity: "error", question: "streams", message: "no stream given", hint: "Give at least one stream name, e.g. live." });
+  if (answers.edges < 1 || answers.edges > 3) issues.push({ severity: "error", question: "edges", message: `${answers.edges} edges: the local lab has 1 to 3`, hint: "Give 1, 2 or 3." });
+  const validation = validateInventoryText(inventory.text, file);
+  issues.push(...validation.issues.map((i) => fromValidator(i, inventory.mappings)));
+  return { inventory, issues };
 }
 
 /* ------------------------------------------------------------------ checks */

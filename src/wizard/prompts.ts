@@ -8,7 +8,7 @@ import { confirm, input, number, password, select } from "@inquirer/prompts";
 import { EdgelabError, UsageError } from "../errors.js";
 import type { Context } from "../context.js";
 import { certificateFacts, type CertificateFacts } from "../providers/proxmox/client.js";
-import { Answers, plannedHosts, type AnswersInput } from "./answers.js";
+import { Answers, checkLocalAnswers, LocalAnswers, plannedHosts, type AnswersInput, type LocalAnswersInput } from "./answers.js";
 import { checkAll, connect, discoverAll, planFor, secretFromEnv, writeAtomically, type Discovered } from "./session.js";
 
 export interface AskOptions {
@@ -49,10 +49,41 @@ export async function askAnswers(opts: AskOptions): Promise<void> {
   }
 }
 
+/** The local lab: its name, streams, media servers and edges; the rest is inventories/local.yml's. */
+async function askLocal({ ctx, output, display, force }: AskOptions): Promise<void> {
+  const say = (text: string): void => ctx.stderr.write(`${text}\n`);
+  const draft: LocalAnswersInput = { provider: "local" };
+  const check = (question: string, patch: (d: LocalAnswersInput) => void): string | true => {
+    const candidate = structuredClone(draft);
+    patch(candidate);
+    const parsed = LocalAnswers.safeParse(candidate);
+    if (!parsed.success) return parsed.error.issues[0]?.message ?? "invalid";
+    const issue = checkLocalAnswers(parsed.data, display).issues.find((i) => i.severity === "error" && (i.question === question || i.question.startsWith(`${question}[`)));
+    return issue === undefined ? true : `${issue.message}${issue.hint !== undefined ? ` (${issue.hint})` : ""}`;
+  };
+  draft.name = await input({ message: "Lab name", default: "local", validate: (v) => check("name", (d) => { d.name = v; }) });
+  draft.streams = split(await input({ message: "Stream names (comma-separated; each gets a test source and a generated key)", default: "live, sports", validate: (v) => check("streams", (d) => { d.streams = split(v); }) }));
+  draft.media_servers = (await number({ message: "Number of media servers (streams are spread across them)", default: 2, required: true, validate: (v) => check("media_servers", (d) => { d.media_servers = v ?? 0; }) })) ?? 2;
+  draft.edges = (await number({ message: "Number of edge caches (1 to 3)", default: 2, required: true, validate: (v) => check("edges", (d) => { d.edges = v ?? 0; }) })) ?? 2;
+  const checked = checkLocalAnswers(LocalAnswers.parse(draft), display);
+  const errors = checked.issues.filter((i) => i.severity === "error");
+  if (errors.length > 0) throw new UsageError(`the answers are refused: ${errors.map((e) => `${e.question}: ${e.message}`).join("; ")}`, "Run edgelab init again.");
+  say(`\n--- ${display}\n${checked.inventory.text}---`);
+  if (!(await confirm({ message: `Write ${display}?`, default: true }))) {
+    say("Nothing written.");
+    return;
+  }
+  writeAtomically(output, checked.inventory.text, force);
+  say(`Wrote ${display}. Next: edgelab up -i ${display}`);
+}
+
 async function ask({ ctx, output, display, force }: AskOptions): Promise<void> {
   const say = (text: string): void => ctx.stderr.write(`${text}\n`);
   const provider = await select({ message: "Where will the lab run?", choices: [{ name: "proxmox: VMs on a Proxmox VE cluster", value: "proxmox" }, { name: "local: processes on loopback on this machine", value: "local" }] });
-  if (provider === "local") throw new UsageError("init writes Proxmox inventories; the local lab needs none", "Run it with: edgelab up -i inventories/local.yml (copy that file to change its streams).");
+  if (provider === "local") {
+    await askLocal({ ctx, output, display, force });
+    return;
+  }
 
   const draft: AnswersInput = { proxmox: { url: "", node: "", template: 100, storage: "", token_id: "" }, servers: { count: 3, vlan: PLACEHOLDER_VLAN, peer: { address: "10.255.0.1", asn: 65000 } }, workers: [], dns_name: "live.example.com" };
   let discovered: Discovered | undefined;
@@ -99,6 +130,8 @@ async function ask({ ctx, output, display, force }: AskOptions): Promise<void> {
       const g = get(draft);
       const id = await number({ message: `${what}: VLAN id`, required: true, validate: (v) => check(`${question}.vlan`, (d) => { get(d).vlan.id = v ?? 0; }) });
       g.vlan = { ...g.vlan, id: id ?? 0 };
+      const vlanName = await input({ message: `${what}: VLAN name (optional, e.g. dc-east)`, default: "", validate: (v) => check(`${question}.vlan`, (d) => { get(d).vlan.name = v.trim() === "" ? undefined : v.trim(); }) });
+      if (vlanName.trim() !== "") g.vlan.name = vlanName.trim();
       g.vlan.subnet = await input({ message: `${what}: subnet (CIDR)`, validate: (v) => check(`${question}.vlan`, (d) => { get(d).vlan.subnet = v; get(d).vlan.gateway = v.replace(/\.\d+\/\d+$/, ".1"); }) });
       g.vlan.gateway = await input({ message: `${what}: gateway`, default: g.vlan.subnet.replace(/\.\d+\/\d+$/, ".1"), validate: (v) => check(`${question}.vlan`, (d) => { get(d).vlan.gateway = v; }) });
       g.peer.address = await input({ message: `${what}: BGP peer router address`, default: g.vlan.gateway, validate: (v) => check(`${question}.peer`, (d) => { get(d).peer.address = v; }) });
@@ -130,7 +163,15 @@ async function ask({ ctx, output, display, force }: AskOptions): Promise<void> {
       get(draft).addresses = split(addresses);
       const vmids = await input({ message: `${q}: VM ids`, default: mine.map((h) => h.vmid).join(", "), validate: (v) => check(`${q}.vmids`, (d) => { get(d).vmids = split(v).map(Number); }) });
       get(draft).vmids = split(vmids).map(Number);
+      const names = await input({ message: `${q}: host names (VM and K3s node names)`, default: mine.map((h) => h.name).join(", "), validate: (v) => check(`${q}.names`, (d) => { get(d).names = split(v); }) });
+      get(draft).names = split(names);
     }
+
+    // The VMs' resolvers (cloud-init): the servers' gateway is offered, as most lab routers answer DNS.
+    const resolvers = await input({ message: "Nameservers for the VMs (comma-separated; empty: none set)", default: draft.servers.vlan.gateway, validate: (v) => check("nameservers", (d) => { d.nameservers = split(v); }) });
+    draft.nameservers = split(resolvers);
+    const search = await input({ message: "Search domain for the VMs (optional)", default: "", validate: (v) => check("search_domain", (d) => { d.search_domain = v.trim() === "" ? undefined : v.trim(); }) });
+    if (search.trim() !== "") draft.search_domain = search.trim();
 
     const templateDisk = discovered.cluster.templates.find((t) => t.vmid === draft.proxmox.template)?.diskGiB ?? 0;
     draft.vcpus = (await number({ message: "vCPUs per VM", default: 4, required: true, validate: (v) => check("vcpus", (d) => { d.vcpus = v ?? 0; }) })) ?? 4;

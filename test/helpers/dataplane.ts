@@ -11,7 +11,7 @@ export function labFrom(data: Data | string): Lab {
 }
 
 export function fixedPaths(base = "/var/lib/edgelab"): NginxPaths {
-  return { run: `${base}/run`, logs: `${base}/logs`, tmp: `${base}/tmp`, media: `${base}/media`, cache: `${base}/cache`, player: `${base}/player`, rtmpModule: DEBIAN_RTMP_MODULE, ffmpeg: DEBIAN_FFMPEG, state: base, status: `${base}/status`, secrets: `${base}/secrets` };
+  return { run: `${base}/run`, logs: `${base}/logs`, tmp: `${base}/tmp`, media: `${base}/media`, cache: `${base}/cache`, player: `${base}/player`, rtmpModule: DEBIAN_RTMP_MODULE, ffmpeg: DEBIAN_FFMPEG, state: base, status: `${base}/status`, secrets: `${base}/secrets`, workerSecrets: `${base}/transcoder` };
 }
 
 /** The local lab with an ABR ladder, recording, a relay and a static RTMP pull. */

@@ -296,6 +296,47 @@ describe("redis", () => {
   });
 });
 
+describe("the stream-key router", () => {
+  it("runs as an unprivileged user when the lab is started as root, and still serves: lookups, redis, the media servers' stat pages", async () => {
+    const pid = lab.pid("router");
+    const ids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.slice(1).map(Number) ?? [];
+    expect(ids).toHaveLength(4);
+    // Real, effective, saved and filesystem uid: none is root, so it cannot get root back.
+    for (const id of ids) expect(id).not.toBe(0);
+    if (process.getuid?.() === 0) for (const id of ids) expect(id).toBe(Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim()));
+    // The lab's directory is 0700 (a temp dir): the router reaches its files only through the
+    // descriptors the supervisor gave it.
+    expect((statSync(lab.dir).mode & 0o777).toString(8)).toBe("700");
+    // Its own directory (its configuration and redis password) is its and nobody else's.
+    const own = join(lab.stateDir, "router");
+    expect([(statSync(own).mode & 0o777).toString(8), statSync(own).uid]).toEqual(["700", ids[0]]);
+    for (const f of readdirSync(own)) expect([f, (statSync(join(own, f)).mode & 0o777).toString(8), statSync(join(own, f)).uid]).toEqual([f, "600", ids[0]]);
+    // Lookups (redis, with its password) and reconciliation (the status sockets) work as that user.
+    expect(await status(`${lab.origin}/hls/live/index.m3u8`)).toBe(200);
+    const report = await health();
+    expect(report.ok).toBe(true);
+    expect(report.streams.find((s) => s.name === "live")).toMatchObject({ state: "live", server: "media-0" });
+    const auth = `AUTH ${secret("redis-password")}\r\n`;
+    const session = await liveSession();
+    expect(await redisSays(`${auth}DEL edgelab:stream:live\r\n`, 2)).toEqual(["+OK", ":1"]);
+    let registered = "$-1";
+    for (let i = 0; i < 50 && registered === "$-1"; i++) {
+      await sleep(100);
+      registered = (await redisSays(`${auth}GET edgelab:stream:live\r\n`, 2))[1] ?? "";
+    }
+    expect(registered).toBe(JSON.stringify({ server: "media-0", client: session }));
+    // A configuration reload (SIGHUP) re-reads its files as that user.
+    process.kill(pid, "SIGHUP");
+    let reloaded = false;
+    for (let i = 0; i < 30 && !reloaded; i++) {
+      await sleep(100);
+      reloaded = logOf("router.log").includes("configuration reloaded");
+    }
+    expect(reloaded).toBe(true);
+    expect(logOf("router.log")).not.toContain("configuration reload failed");
+  });
+});
+
 describe("self-healing and honest health", () => {
   it("a running stream whose registration is deleted is back within 5 s", async () => {
     const session = await liveSession();

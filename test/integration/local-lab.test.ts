@@ -3,10 +3,11 @@
  * router, the supervisor. One lab at a time (this machine has 2 cores), torn down at the end.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RtmpError, rtmpPublish } from "../../src/media/rtmp.js";
 import { ROOT } from "../helpers/inventory.js";
 import { stageResult } from "../helpers/events.js";
 import { processAlive, segmentsOf, sleep, testLab, text, type TestLab } from "../helpers/lab.js";
@@ -235,7 +236,8 @@ describe("local lab: ABR ladder", () => {
       net: 241,
       edges: 1,
       portBase: 19000,
-      streams: [{ name: "abr" }],
+      // cam: configured for the user's encoder, not published, so its renditions' names are free.
+      streams: [{ name: "abr" }, { name: "cam", source: { type: "external" } }],
       media: { servers: 1, fps: 15, abr: [{ name: "180p", width: 320, height: 180, video_kbps: 300, audio_kbps: 48 }, { name: "90p", width: 160, height: 90, video_kbps: 120, audio_kbps: 32 }] },
     });
     const up = await lab.run(["up", "--to", "local", "--timeout", "90"]);
@@ -255,6 +257,50 @@ describe("local lab: ABR ladder", () => {
       expect(segmentsOf(p.body).length).toBeGreaterThan(0);
     }
   });
+
+  it("refuses a publish into the abr application without the lab's transcoder credential, even from loopback; the transcoder's credential is in no command line", async () => {
+    const rtmpPort = 19000 + 935;
+    const publishAbr = async (name: string, flashVer?: string): Promise<string> => {
+      try {
+        const publisher = await rtmpPublish({ host: "127.0.241.38", port: rtmpPort, app: "abr", name, flashVer, timeoutMs: 20_000 });
+        await publisher.close();
+        return "accepted";
+      } catch (cause) {
+        if (cause instanceof RtmpError && cause.refused) return "refused";
+        throw cause;
+      }
+    };
+    // A rendition name nobody publishes (the encoder of cam is not connected): only the credential decides.
+    expect(await publishAbr("cam_180p")).toBe("refused");
+    expect(await publishAbr("cam_90p", "guessed-credential")).toBe("refused");
+    // A stream key does not stand in for the credential.
+    expect(await publishAbr("cam_180p?key=anything")).toBe("refused");
+    const routerLog = readFileSync(join(lab.stateDir, "logs", "router.log"), "utf8");
+    expect(routerLog).toMatch(/refused ABR rendition publish "cam_180p" from 127\.0\.0\.1 on media-0: not the lab's transcoder/);
+    expect(routerLog).toMatch(/refused ABR rendition publish "cam_90p" from 127\.0\.0\.1 on media-0: not the lab's transcoder/);
+    expect(routerLog.match(/refused ABR rendition publish "cam_180p" from 127\.0\.0\.1 on media-0: not the lab's transcoder/g)).toHaveLength(2);
+    // The lab's own transcoder was never refused, and its renditions are still advancing.
+    expect(routerLog).not.toMatch(/refused ABR rendition publish "abr_/);
+    const edge = lab.edgeUrls[0] ?? "";
+    const before = segmentsOf((await text(`${edge}/hls/abr_90p/index.m3u8`)).body).at(-1);
+    await sleep(5000);
+    expect(segmentsOf((await text(`${edge}/hls/abr_90p/index.m3u8`)).body).at(-1)).not.toBe(before);
+    // What the transcoder presents: 31 characters of the generated secret (a flashVer's limit).
+    const credential = readFileSync(join(lab.dir, ".edgelab", "secrets", "abr-transcoder"), "utf8").trim().slice(0, 31);
+    expect(credential).toMatch(/^[A-Za-z0-9_-]{31}$/);
+    let transcoders = 0;
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+      let cmdline: string;
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (cmdline.includes("-fpre\0") && cmdline.includes("/abr/abr_")) transcoders += 1;
+      expect(cmdline.includes(credential), `the transcoder credential in the command line of pid ${pid}`).toBe(false);
+    }
+    expect(transcoders).toBe(1);
+  }, 60_000);
 
   it("passes smoke through the master playlist", async () => {
     const smoke = await lab.run(["--json", "smoke"]);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { defaultEnvironment } from "../../src/render/environment.js";
-import { nginxDirectories, notifyIncludePath, renderMediaNotifyConf, renderNginx } from "../../src/render/nginx.js";
+import { abrNotifyIncludePath, nginxDirectories, notifyIncludePath, renderAbrNotifyConf, renderMediaNotifyConf, renderNginx } from "../../src/render/nginx.js";
 import { abrData, fixedPaths, labFrom, localDataPlane } from "../helpers/dataplane.js";
 import { localData, vars } from "../helpers/inventory.js";
 
@@ -35,7 +35,10 @@ describe("nginx -t", () => {
       for (const d of nginxDirectories(lab, plane, paths)) mkdirSync(d, { recursive: true });
       // The media servers' callbacks with their secrets: written beside the other secrets (0600).
       mkdirSync(paths.secrets, { recursive: true, mode: 0o700 });
-      for (const m of plane.mediaServers) writeFileSync(notifyIncludePath(paths, m), renderMediaNotifyConf(plane, m, `secret-of-${m.name}`), { mode: 0o600 });
+      for (const m of plane.mediaServers) {
+        writeFileSync(notifyIncludePath(paths, m), renderMediaNotifyConf(plane, m, `secret-of-${m.name}`), { mode: 0o600 });
+        writeFileSync(abrNotifyIncludePath(paths, m), renderAbrNotifyConf(plane, m, `secret-of-${m.name}`), { mode: 0o600 });
+      }
       const files = renderNginx(lab, plane, paths, defaultEnvironment());
       expect(files.length).toBeGreaterThanOrEqual(4);
       for (const f of files) {

@@ -19,6 +19,7 @@ const PORT = 18201;
 const base = `http://${HOST}:${PORT}`;
 const SECRET = { "media-0": "secret-zero_0", "media-1": "secret-one_1", "media-2": "secret-two_2" } as const;
 const SOURCE_KEY = "minted-source-key-for-live";
+const TRANSCODER = "the-labs-transcoder-credential1";
 
 const server = (name: keyof typeof SECRET, i: number): MediaServerRef => ({ name, secretSha256: sha256Hex(SECRET[name]), http: { host: HOST, port: 19990 + i }, stat: { socket: `/nonexistent/${name}.sock` } });
 
@@ -32,6 +33,7 @@ const config: RouterConfig = {
     { name: "cam", publisher: "pull", staticServer: "media-1", playlist: "/hls/cam/index.m3u8" },
   ],
   abrSuffixes: ["360p"],
+  transcoderSha256: sha256Hex(TRANSCODER),
   ...ROUTER_DEFAULTS,
   cacheMs: 300,
   negativeCacheMs: 300,
@@ -146,6 +148,33 @@ describe("publish authorization", () => {
   });
 });
 
+describe("ABR renditions (the abr application's on_publish)", () => {
+  const abr = (query: string, secret: string = SECRET["media-0"]) => get(`/auth/abr-publish/media-0/${secret}?app=abr&addr=127.0.0.1&call=publish&type=live&${query}`);
+  it("accepts a rendition of a known stream only with the lab's transcoder credential (the flashVer)", async () => {
+    expect((await abr(`clientid=200&name=live_360p&flashver=${TRANSCODER}`)).status).toBe(200);
+    expect((await abr("clientid=201&name=live_360p&flashver=FMLE%2F3.0")).status).toBe(403);
+    expect(logs.at(-1)).toBe('refused ABR rendition publish "live_360p" from 127.0.0.1 on media-0: not the lab\'s transcoder (wrong or missing transcoder credential)');
+    expect((await abr("clientid=202&name=live_360p")).status).toBe(403);
+    // A stream key, even the right one, is not the credential.
+    expect((await abr("clientid=203&name=live_360p&key=right-key")).status).toBe(403);
+    // A prefix of the credential (what nginx-rtmp would keep of a longer one) is not it either.
+    expect((await abr(`clientid=204&name=live_360p&flashver=${TRANSCODER.slice(0, -1)}`)).status).toBe(403);
+  });
+  it("refuses names that are not renditions of the lab's streams, a second flashver, and a caller without the media server's secret", async () => {
+    expect((await abr(`clientid=210&name=live&flashver=${TRANSCODER}`)).status).toBe(403);
+    expect(logs.at(-1)).toBe('refused ABR rendition publish "live" from 127.0.0.1 on media-0: not a rendition of a stream of this lab');
+    expect((await abr(`clientid=211&name=other_360p&flashver=${TRANSCODER}`)).status).toBe(403);
+    expect((await abr(`clientid=212&name=live_720p&flashver=${TRANSCODER}`)).status).toBe(403);
+    expect((await abr(`clientid=213&name=live_360p&flashver=x&flashver=${TRANSCODER}`)).status).toBe(403);
+    expect((await abr(`clientid=214&name=live_360p&flashver=${TRANSCODER}`, "guessed-secret")).status).toBe(403);
+    expect(logs.at(-1)).toBe('refused an abr-publish callback claiming to come from media server "media-0": wrong media-server secret');
+  });
+  it("is not limited per address: failed guesses from loopback do not keep the transcoder off", async () => {
+    for (let i = 0; i < 8; i++) expect((await abr(`clientid=${220 + i}&name=live_360p&flashver=guess-${i}`)).status).toBe(403);
+    expect((await abr(`clientid=230&name=live_360p&flashver=${TRANSCODER}`)).status).toBe(200);
+  });
+});
+
 describe("a registration belongs to its session", () => {
   it("a second publisher of a live stream is refused, and its publish-done does not touch the running one", async () => {
     expect((await publish("media-0", "clientid=20&name=live&key=right-key")).status).toBe(200);
@@ -185,6 +214,14 @@ describe("failed attempts are limited per address", () => {
     expect(logs.at(-1)).toMatch(/^refused publish of stream "sports" from 127\.0\.77\.7 on media-0: too many failed attempts from this address \(blocked for \d+ s more\)$/);
     // Other addresses are not affected.
     expect((await from("127.0.77.8", "clientid=61&name=sports&key=other-key")).status).toBe(200);
+  });
+  it("never blocks the lab's own source: guesses from its address (loopback, shared with every local user) cannot keep it off the air", async () => {
+    const from = (query: string) => get(`/auth/publish/media-0/${SECRET["media-0"]}?app=live&addr=127.0.0.1&${query}`);
+    for (let i = 0; i < 6; i++) expect((await from(`clientid=${80 + i}&name=live&key=guess-${i}`)).status).toBe(403);
+    expect(logs).toContain("too many failed publish attempts from 127.0.0.1 (5 within 60 s): refusing its publishes for 60 s");
+    expect((await from("clientid=90&name=live&key=right-key")).status).toBe(403);
+    expect((await from(`clientid=91&name=live&key=${SOURCE_KEY}`)).status).toBe(200);
+    expect(await registry.get("live")).toEqual({ server: "media-0", client: "91" });
   });
   it("checks keys off the event loop: lookups answer while a burst of wrong keys is being checked", async () => {
     await publish("media-0", "clientid=70&name=live&key=right-key");

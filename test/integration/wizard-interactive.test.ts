@@ -93,6 +93,7 @@ describe("edgelab init in a terminal", () => {
       [/Number of K3s servers/, `2${ENTER}`],
       [/etcd needs a majority/, `${BACKSPACE}3${ENTER}`],
       [/Servers: VLAN id/, `221${ENTER}`],
+      [/Servers: VLAN name/, `dc-east${ENTER}`],
       [/Servers: subnet/, `172.16.221.0/24${ENTER}`],
       [/Servers: gateway/, ENTER],
       [/Servers: BGP peer router address/, ENTER],
@@ -100,6 +101,7 @@ describe("edgelab init in a terminal", () => {
       [/Add a worker group\?/, ENTER],
       [/Worker group name/, `west-worker${ENTER}`],
       [/west-worker: VLAN id/, `222${ENTER}`],
+      [/west-worker: VLAN name/, ENTER],
       [/west-worker: subnet/, `172.16.222.0/24${ENTER}`],
       [/west-worker: gateway/, ENTER],
       [/west-worker: BGP peer router address/, ENTER],
@@ -109,9 +111,16 @@ describe("edgelab init in a terminal", () => {
       [/servers: addresses/, ENTER],
       [/servers: VM ids/, `3002, 3003, 3004${ENTER}`],
       [/vmid 3002 is already taken/, `${BACKSPACE.repeat(20)}3003, 3004, 3005${ENTER}`],
+      [/servers: host names/, ENTER],
       [/workers\[0\]: addresses/, `${BACKSPACE.repeat(40)}172.16.99.5, 172.16.222.11${ENTER}`],
       [/172\.16\.99\.5[^\n]*(outside|not in|subnet)/, `${BACKSPACE.repeat(40)}172.16.222.10, 172.16.222.11${ENTER}`],
       [/workers\[0\]: VM ids/, ENTER],
+      [/workers\[0\]: host names/, `${BACKSPACE.repeat(60)}west_01, west-02${ENTER}`],
+      [/host name 'west_01' is not a valid DNS label/, `${BACKSPACE.repeat(60)}west-01, west-02${ENTER}`],
+      [/Nameservers for the VMs/, `${BACKSPACE.repeat(30)}8.8.8${ENTER}`],
+      [/must be an IPv4 address, got the string "8\.8\.8"/, `${BACKSPACE.repeat(30)}172.16.221.1, 9.9.9.9${ENTER}`],
+      [/Search domain for the VMs/, `lab example${ENTER}`],
+      [/must be a DNS name/, `${BACKSPACE.repeat(30)}lab.example.com${ENTER}`],
       [/vCPUs per VM/, ENTER],
       [/Memory per VM/, ENTER],
       [/Disk per VM/, ENTER],
@@ -134,13 +143,20 @@ describe("edgelab init in a terminal", () => {
     const written = readFileSync(out, "utf8");
     expect(written).not.toContain(WIZARD_TOKEN.secret);
     expect(written).toContain(`tls_fingerprint: ${cert.fingerprint}`);
+    // What was typed for names, VLAN names and resolvers is in the file, and it validates.
+    expect(written).toContain("{id: 221, name: dc-east, subnet: 172.16.221.0/24, gateway: 172.16.221.1}");
+    expect(written).toMatch(/^ {12}west-01: \{ansible_host: 172\.16\.222\.10,/m);
+    expect(written).toContain("nameservers: [172.16.221.1, 9.9.9.9]");
+    expect(written).toContain("search_domain: lab.example.com");
+    expect((await cli(["validate", "-i", out], { cwd: dir, env: {} })).code).toBe(0);
 
     // The same answers as a file give the same inventory, byte for byte.
     const answers: AnswersInput = {
       name: "seed-lab",
       proxmox: { url: URL, node: "pve01", template: 9000, storage: "local-lvm", bridge: "vmbr0", token_id: WIZARD_TOKEN.id, tls_fingerprint: cert.fingerprint },
-      servers: { count: 3, vlan: { id: 221, subnet: "172.16.221.0/24", gateway: "172.16.221.1" }, peer: { address: "172.16.221.1", asn: 200 }, addresses: ["172.16.221.10", "172.16.221.11", "172.16.221.12"], vmids: [3003, 3004, 3005] },
-      workers: [{ label: "west-worker", count: 2, vlan: { id: 222, subnet: "172.16.222.0/24", gateway: "172.16.222.1" }, peer: { address: "172.16.222.1", asn: 30 }, addresses: ["172.16.222.10", "172.16.222.11"], vmids: [3006, 3007] }],
+      servers: { count: 3, vlan: { id: 221, name: "dc-east", subnet: "172.16.221.0/24", gateway: "172.16.221.1" }, peer: { address: "172.16.221.1", asn: 200 }, addresses: ["172.16.221.10", "172.16.221.11", "172.16.221.12"], vmids: [3003, 3004, 3005] },
+      workers: [{ label: "west-worker", count: 2, vlan: { id: 222, subnet: "172.16.222.0/24", gateway: "172.16.222.1" }, peer: { address: "172.16.222.1", asn: 30 }, addresses: ["172.16.222.10", "172.16.222.11"], vmids: [3006, 3007], names: ["west-01", "west-02"] }],
+      nameservers: ["172.16.221.1", "9.9.9.9"], search_domain: "lab.example.com",
       vcpus: 4, memory: 4096, disk: 32, local_asn: 64513, k3s_version: "v1.34.3+k3s1", cilium_version: "1.19.1",
       lb_pool: ["172.16.228.0/24"], dns_name: "live.example.com", streams: ["live"],
     };
@@ -149,6 +165,39 @@ describe("edgelab init in a terminal", () => {
     const fromFile = join(dir, "from-answers.yml");
     const r = await cli(["init", "--answers", file, "-o", fromFile], { cwd: dir, env: { PROXMOX_TOKEN_SECRET: WIZARD_TOKEN.secret } });
     expect(r.stderr).toBe("");
+    expect(readFileSync(fromFile, "utf8")).toBe(written);
+  }, 120_000);
+
+  it("provider local: asks the lab's name, streams, media servers and edges, re-asks wrong answers, writes a local inventory that validates, the same as --answers", async () => {
+    const out = join(dir, "local.yml");
+    const steps: Step[] = [
+      [/Where will the lab run\?/, `${DOWN}${ENTER}`],
+      [/Lab name/, `studio${ENTER}`],
+      [/Stream names/, `cam-a, cam-a${ENTER}`],
+      [/stream 'cam-a' is listed twice/, `${BACKSPACE.repeat(30)}cam-a, cam-b${ENTER}`],
+      [/Number of media servers/, `0${ENTER}`],
+      [/must be at least 1/, `${BACKSPACE}1${ENTER}`],
+      [/Number of edge caches/, `4${ENTER}`],
+      [/the local lab has 1 to 3/, `${BACKSPACE}3${ENTER}`],
+      [/provider: local[\s\S]*Write [^\n]*\?/, ENTER],
+    ];
+    const run = await drive(out, steps);
+    expect({ done: run.done, code: run.code }, run.screen.slice(-3000)).toEqual({ done: steps.length, code: 0 });
+    expect(run.screen).toContain("Next: edgelab up -i");
+    const written = readFileSync(out, "utf8");
+    expect(written.split("\n")[0]).toBe("# yaml-language-server: $schema=./inventory.schema.json");
+    expect(written).toContain("provider: local");
+    expect(written).toMatch(/streams:\n {6}- name: cam-a\n {8}key: \{generate: true\}\n {6}- name: cam-b\n/);
+    const validate = await cli(["--json", "validate", "-i", out], { cwd: dir, env: {} });
+    expect(validate.code, validate.stdout + validate.stderr).toBe(0);
+
+    const file = join(dir, "local-answers.yml");
+    writeFileSync(file, stringify({ provider: "local", name: "studio", streams: ["cam-a", "cam-b"], media_servers: 1, edges: 3 }));
+    const fromFile = join(dir, "local-from-answers.yml");
+    // No cluster and no secret: nothing is read from the environment.
+    const r = await cli(["--json", "init", "--answers", file, "-o", fromFile], { cwd: dir, env: {} });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ written: true, issues: [] });
     expect(readFileSync(fromFile, "utf8")).toBe(written);
   }, 120_000);
 

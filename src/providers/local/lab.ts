@@ -15,7 +15,8 @@ import { PACKAGE_ROOT, TEMPLATES_DIR } from "../../paths.js";
 import { writeFileAtomic } from "../../pipeline/artifacts.js";
 import { generatedSecretPath, resolveSecret } from "../../pipeline/secrets.js";
 import { defaultEnvironment } from "../../render/environment.js";
-import { localLayout, secretIds, type LocalLayout } from "./layout.js";
+import { TRANSCODER_CREDENTIAL_LENGTH } from "../../render/nginx.js";
+import { localLayout, routerConfigFile, secretIds, type LocalLayout } from "./layout.js";
 import { buildLocalPlan, type Ingest, type LocalPlan, type StreamUrls, type UnprivilegedUser } from "./plan.js";
 import { LOCAL_REQUIREMENTS, requireFreePorts, requirePrograms } from "./preflight.js";
 import { openLog, probe, SupervisorState, type ProcessState } from "./supervisor.js";
@@ -130,6 +131,17 @@ export function redisUser(): UnprivilegedUser | undefined {
   return user;
 }
 
+/**
+ * As root, the router runs as nobody (no package makes a user for it); as anyone else, as that
+ * user. It needs no path into the lab: the supervisor hands it its directories (ProcessSpec.dirs).
+ */
+export function routerUser(): UnprivilegedUser | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const user = nobody();
+  if (user === undefined) throw new EdgelabError("running as root, but there is no 'nobody' user for the stream-key router to run as", { hint: "Create it (Debian has it by default), or run edgelab as an ordinary user." });
+  return user;
+}
+
 function playerFiles(): Map<string, string> {
   const require = createRequire(import.meta.url);
   const hls = readFileSync(require.resolve("hls.js/dist/hls.min.js"), "utf8");
@@ -143,7 +155,7 @@ function playerFiles(): Map<string, string> {
 function keyHashes(layout: LocalLayout, keys: ReadonlyMap<string, string>): Map<string, KeyHash> {
   let previous: RouterConfig | undefined;
   try {
-    const parsed = RouterConfig.safeParse(JSON.parse(readFileSync(join(layout.conf, "router.json"), "utf8")));
+    const parsed = RouterConfig.safeParse(JSON.parse(readFileSync(routerConfigFile(layout), "utf8")));
     previous = parsed.success ? parsed.data : undefined;
   } catch {
     previous = undefined; // none yet (or unreadable): hash afresh
@@ -224,9 +236,12 @@ export function planLocalLab(ctx: LocalLabContext, fresh: boolean): { plan: Loca
       sourceKeys: sourceKeys(ctx.lab, layout, fresh),
       mediaServers: new Map(plane.mediaServers.map((m) => [m.name, generated(ctx, layout, secretIds.mediaServer(m.name))])),
       redisPassword: generated(ctx, layout, secretIds.redisPassword),
+      // 31 characters of a generated secret (186 bits): all a flashVer holds in nginx-rtmp.
+      transcoder: generated(ctx, layout, secretIds.transcoder).slice(0, TRANSCODER_CREDENTIAL_LENGTH),
     },
     playerFiles: playerFiles(),
     redisUser: redisUser(),
+    routerUser: routerUser(),
   });
   return { plan, plane, layout };
 }
@@ -258,6 +273,7 @@ function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     chmodSync(dir, 0o700);
   }
+  for (const { dir, owner } of plan.ownedDirs) chownSync(dir, owner.uid, owner.gid);
   // Created before nginx opens them: nginx would create them readable by everyone.
   for (const log of plan.logFiles) closeSync(openLog(log));
   // nginx workers run as nobody when the master is root: they must be able to write here.
@@ -266,7 +282,14 @@ function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
     if (who !== undefined) for (const dir of plan.workerDirs) chownSync(dir, who.uid, who.gid);
   }
   let changed = false;
-  for (const file of plan.files) changed = writeFileAtomic(file.path, file.content, file.mode) !== "unchanged" || changed;
+  for (const file of plan.files) {
+    changed = writeFileAtomic(file.path, file.content, file.mode) !== "unchanged" || changed;
+    if (file.owner !== undefined) chownSync(file.path, file.owner.uid, file.owner.gid);
+    if (file.worker === true && process.getuid?.() === 0 && layout.nginx.workerUser === undefined) {
+      const who = nobody();
+      if (who !== undefined) chownSync(file.path, who.uid, who.gid);
+    }
+  }
   const spec = `${JSON.stringify({ processes: plan.processes, janitor: plan.janitor }, null, 2)}\n`;
   changed = writeFileAtomic(layout.specFile, spec, 0o600) !== "unchanged" || changed;
   return changed;

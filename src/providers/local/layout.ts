@@ -16,6 +16,11 @@ export interface LocalLayout {
   readonly supervisorLog: string;
   /** redis's configuration, password included (0600; given to redis on its standard input). */
   readonly redisConf: string;
+  /**
+   * The router's own files: its configuration and redis password (0700, owned by the user the
+   * router runs as). The router reaches it through a descriptor the supervisor opens for it.
+   */
+  readonly router: string;
   readonly nginx: NginxPaths;
 }
 
@@ -28,6 +33,8 @@ export const secretIds = {
   /** A media server's secret for its callbacks to the router. */
   mediaServer: (server: string): string => `media-${server}`,
   redisPassword: "redis-password",
+  /** The ABR transcoder's credential for publishing renditions. */
+  transcoder: "abr-transcoder",
 } as const;
 
 export function localLayout(inventoryDir: string): LocalLayout {
@@ -43,6 +50,7 @@ export function localLayout(inventoryDir: string): LocalLayout {
     stateFile: join(state, "state.json"),
     supervisorLog: join(state, "logs", "supervisor.log"),
     redisConf: join(secrets, "redis.conf"),
+    router: join(state, "router"),
     nginx: {
       run: join(state, "run"),
       logs: join(state, "logs"),
@@ -55,6 +63,12 @@ export function localLayout(inventoryDir: string): LocalLayout {
       state,
       status: join(state, "status"),
       secrets,
+      workerSecrets: join(state, "transcoder"),
     },
   };
+}
+
+/** The router's configuration file. */
+export function routerConfigFile(layout: LocalLayout): string {
+  return join(layout.router, "router.json");
 }

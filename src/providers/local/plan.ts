@@ -2,11 +2,12 @@
  * The local lab as data: the files to write and the processes to run, in start order. Pure: the
  * caller resolves secrets and hashes keys, then writes the files and hands the processes to the
  * supervisor. No secret is ever in a process's argv: redis reads its configuration (password
- * included) from its standard input, the media servers include their callback secrets from
+ * included) from its standard input, the router its own from a directory only it (and the lab's
+ * user) may enter, the media servers include their callback secrets from
  * 0600 files, the test sources read their keys from 0600 files.
  */
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { z } from "zod";
 import { sha256Hex, type KeyHash } from "../../media/keys.js";
 import { ROUTER_DEFAULTS, ROUTER_NODE_OPTIONS, type RouterConfig } from "../../media/routing.js";
@@ -14,18 +15,22 @@ import type { DataPlane, Endpoint } from "../../model/dataplane.js";
 import { publisherOf, type Lab } from "../../model/lab.js";
 import type { TemplateEnvironment } from "../../render/environment.js";
 import {
+  abrNotifyIncludePath,
   edgeMirrorPath,
   nginxDirectories,
   nginxLogFiles,
   notifyIncludePath,
+  renderAbrNotifyConf,
   renderEdgeConf,
   renderMediaNotifyConf,
   renderMediaServerConf,
   renderOriginConf,
+  renderTranscoderPreset,
   statusSocket,
+  transcoderPresetPath,
 } from "../../render/nginx.js";
 import { generatedSecretPath } from "../../pipeline/secrets.js";
-import { secretIds, type LocalLayout } from "./layout.js";
+import { routerConfigFile, secretIds, type LocalLayout } from "./layout.js";
 
 const EndpointSchema = z.strictObject({ host: z.string(), port: z.int() });
 
@@ -66,6 +71,12 @@ export const ProcessSpec = z.strictObject({
   stdin: z.string().optional(),
   /** Run as this user instead of the supervisor's (only when the supervisor runs as root). */
   user: UnprivilegedUser.optional(),
+  /**
+   * Directories the supervisor opens and gives the process as file descriptors 3, 4, ... in
+   * this order: it reaches their files as /proc/self/fd/<n>/<file>, whatever the permissions of
+   * the directories above them (an unprivileged process in a lab under a 0700 directory).
+   */
+  dirs: z.array(z.string()).optional(),
 });
 export type ProcessSpec = z.infer<typeof ProcessSpec>;
 
@@ -81,6 +92,16 @@ export interface PlannedFile {
   readonly path: string;
   readonly content: string;
   readonly mode: number;
+  /** Read by the nginx workers' children (chowned like the worker directories when running as root). */
+  readonly worker?: boolean;
+  /** Owned by this user (a process that runs as it reads the file). */
+  readonly owner?: UnprivilegedUser | undefined;
+}
+
+/** A directory given to the user a process runs as (when the lab is started as root). */
+export interface OwnedDir {
+  readonly dir: string;
+  readonly owner: UnprivilegedUser;
 }
 
 export interface StreamUrls {
@@ -115,6 +136,8 @@ export interface LocalPlan {
   readonly logFiles: readonly string[];
   /** Directories only the lab's user may enter (secrets, status sockets, logs). */
   readonly privateDirs: readonly string[];
+  /** Private directories that belong to the user a process runs as (created 0700, then chowned). */
+  readonly ownedDirs: readonly OwnedDir[];
 }
 
 export interface Binaries {
@@ -137,6 +160,8 @@ export interface LabSecrets {
   /** Each media server's callback secret. */
   readonly mediaServers: ReadonlyMap<string, string>;
   readonly redisPassword: string;
+  /** The ABR transcoder's credential for publishing renditions. */
+  readonly transcoder: string;
 }
 
 export interface PlanInputs {
@@ -150,7 +175,14 @@ export interface PlanInputs {
   readonly playerFiles: ReadonlyMap<string, string>;
   /** When the lab is started as root: the user redis runs as. */
   readonly redisUser?: UnprivilegedUser | undefined;
+  /** When the lab is started as root: the user the router runs as. */
+  readonly routerUser?: UnprivilegedUser | undefined;
 }
+
+/** The descriptors the router gets (ProcessSpec.dirs): its own directory, then the status sockets'. */
+export const ROUTER_DIR_FD = 3;
+export const STATUS_DIR_FD = 4;
+const viaFd = (fd: number, file: string): string => `/proc/self/fd/${fd}/${file}`;
 
 const hash = (...parts: readonly string[]): string => createHash("sha256").update(parts.join("\u0000")).digest("hex").slice(0, 16);
 
@@ -242,14 +274,15 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
     user: redisUser,
   });
 
+  const routerUser = inputs.routerUser;
   const routerConfig: RouterConfig = {
     listen: plane.router,
-    redis: { ...plane.redis, passwordFile: generatedSecretPath(layout.secrets, secretIds.redisPassword) },
+    redis: { ...plane.redis, passwordFile: viaFd(ROUTER_DIR_FD, "redis-password") },
     servers: plane.mediaServers.map((m) => ({
       name: m.name,
       secretSha256: sha256Hex(secrets.mediaServers.get(m.name) ?? ""),
       http: m.http,
-      stat: { socket: statusSocket(paths, m.name) },
+      stat: { socket: viaFd(STATUS_DIR_FD, basename(statusSocket(paths, m.name))) },
     })),
     streams: lab.streams.map((s) => {
       const placement = plane.streams.find((p) => p.name === s.name);
@@ -264,20 +297,23 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
       };
     }),
     abrSuffixes: lab.media.abr.map((r) => r.name),
+    ...(lab.media.abr.length > 0 ? { transcoderSha256: sha256Hex(secrets.transcoder) } : {}),
     ...ROUTER_DEFAULTS,
   };
-  const routerFile = join(layout.conf, "router.json");
   const routerJson = `${JSON.stringify(routerConfig, null, 2)}\n`;
-  files.push({ path: routerFile, content: routerJson, mode: 0o600 });
+  files.push({ path: routerConfigFile(layout), content: routerJson, mode: 0o600, owner: routerUser });
+  files.push({ path: join(layout.router, "redis-password"), content: `${secrets.redisPassword}\n`, mode: 0o600, owner: routerUser });
   processes.push({
     name: "router",
     kind: "router",
-    argv: [binaries.node, ...ROUTER_NODE_OPTIONS, binaries.routerScript, "--config", routerFile],
+    argv: [binaries.node, ...ROUTER_NODE_OPTIONS, binaries.routerScript, "--config", viaFd(ROUTER_DIR_FD, basename(routerConfigFile(layout)))],
     log: join(logs, "router.log"),
     ready: { kind: "http", host: plane.router.host, port: plane.router.port, path: "/readyz" },
     listens: [plane.router],
     reload: "sighup",
-    configHash: hash(routerJson),
+    configHash: hash(routerJson, secrets.redisPassword, routerUser?.name ?? ""),
+    user: routerUser,
+    dirs: [layout.router, paths.status],
   });
 
   const nginxProcess = (name: string, kind: ProcessKind, content: string, ready: Endpoint, listens: Endpoint[], included: readonly string[] = []): void => {
@@ -295,10 +331,19 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
     });
   };
 
+  const abr = lab.media.abr.length > 0;
+  if (abr) files.push({ path: transcoderPresetPath(paths), content: renderTranscoderPreset(secrets.transcoder), mode: 0o600, worker: true });
   for (const server of plane.mediaServers) {
-    const notify = renderMediaNotifyConf(plane, server, secrets.mediaServers.get(server.name) ?? "");
+    const secret = secrets.mediaServers.get(server.name) ?? "";
+    const notify = renderMediaNotifyConf(plane, server, secret);
     files.push({ path: notifyIncludePath(paths, server), content: notify, mode: 0o600 });
-    nginxProcess(server.name, "media", renderMediaServerConf(lab, plane, server, paths, env), server.http, [server.http, server.rtmp], [notify]);
+    const included = [notify];
+    if (abr) {
+      const abrNotify = renderAbrNotifyConf(plane, server, secret);
+      files.push({ path: abrNotifyIncludePath(paths, server), content: abrNotify, mode: 0o600 });
+      included.push(abrNotify, secrets.transcoder);
+    }
+    nginxProcess(server.name, "media", renderMediaServerConf(lab, plane, server, paths, env), server.http, [server.http, server.rtmp], included);
   }
   nginxProcess("origin", "origin", renderOriginConf(lab, plane, paths, env), plane.origin, [plane.origin]);
   for (const edge of plane.edges) {
@@ -341,7 +386,7 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
   }
 
   const dirs = [layout.state, layout.conf, ...nginxDirectories(lab, plane, paths)];
-  const workerDirs = [paths.media, paths.cache, paths.tmp, ...dirs.filter((d) => [paths.media, paths.tmp, paths.cache].some((root) => d.startsWith(`${root}/`)))];
+  const workerDirs = [paths.media, paths.cache, paths.tmp, ...(abr ? [paths.workerSecrets] : []), ...dirs.filter((d) => [paths.media, paths.tmp, paths.cache].some((root) => d.startsWith(`${root}/`)))];
   if (lab.media.record !== undefined) workerDirs.push(lab.media.record.path.startsWith("/") ? lab.media.record.path : `${layout.state}/${lab.media.record.path}`);
   const janitor = plane.edges.map((edge) => ({ dir: edgeMirrorPath(paths, edge), maxAgeSeconds: lab.edge.segmentTtl }));
   const logFiles = [...nginxLogFiles(plane, paths), ...processes.map((p) => p.log), ...processes.filter((p) => p.kind !== "redis" && p.kind !== "router" && p.kind !== "source").map((p) => join(logs, `${p.name}.error.log`))];
@@ -354,6 +399,8 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
     ingest,
     janitor,
     logFiles: [...new Set([...logFiles, layout.supervisorLog])],
-    privateDirs: [layout.secrets, paths.status, paths.logs],
+    privateDirs: [layout.secrets, paths.status, paths.logs, layout.router, ...(abr ? [paths.workerSecrets] : [])],
+    // The router reads its directory and connects to the status sockets (nginx's master, root, creates them there).
+    ownedDirs: routerUser === undefined ? [] : [layout.router, paths.status].map((dir) => ({ dir, owner: routerUser })),
   };
 }

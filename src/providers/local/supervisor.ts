@@ -154,9 +154,20 @@ export class Supervisor {
     // As root, some processes (redis) run as an unprivileged user of their own; libuv drops the
     // supplementary groups too.
     const user = m.spec.user !== undefined && process.getuid?.() === 0 ? { uid: m.spec.user.uid, gid: m.spec.user.gid } : {};
-    const child: ChildProcess = spawn(command, args, { stdio: [stdin, out, out], detached: false, ...user });
+    // Its directories as descriptors 3, 4, ...: opened here, so the process needs no path to them.
+    const dirs: number[] = [];
+    for (const dir of m.spec.dirs ?? []) {
+      try {
+        dirs.push(openSync(dir, "r"));
+      } catch (err) {
+        writeSync(out, `${new Date().toISOString()} supervisor: cannot open ${dir}: ${(err as Error).message}\n`);
+        dirs.push(openSync("/dev/null", "r"));
+      }
+    }
+    const child: ChildProcess = spawn(command, args, { stdio: [stdin, out, out, ...dirs], detached: false, ...user });
     closeSync(out);
     if (typeof stdin === "number") closeSync(stdin);
+    for (const fd of dirs) closeSync(fd);
     m.child = child;
     m.state.pid = child.pid;
     m.state.status = "starting";

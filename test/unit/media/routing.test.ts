@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { hashKey, verifyKey } from "../../../src/media/keys.js";
-import { accelRedirect, parsePublishCall, parseStat, parseViewerPath, streamState, type StreamObservation } from "../../../src/media/routing.js";
+import { accelRedirect, parsePublishCall, parseStat, parseViewerPath, renditionOf, streamState, type StreamObservation } from "../../../src/media/routing.js";
 
 describe("parseViewerPath", () => {
   it.each([
@@ -45,7 +45,7 @@ describe("stream keys", () => {
 describe("parsePublishCall", () => {
   const nginx = "app=live&flashver=FMLE/3.0%20(compatible%3B%20edgelab)&swfurl=&tcurl=rtmp://127.0.0.1:1935/live&pageurl=&addr=127.0.0.1&clientid=12&call=publish&name=live&type=live";
   it("reads name, session, address and key, decoding once", () => {
-    expect(parsePublishCall(`${nginx}&key=a%2Bb%252F`)).toEqual({ ok: true, call: { name: "live", client: "12", addr: "127.0.0.1", key: "a+b%2F" } });
+    expect(parsePublishCall(`${nginx}&key=a%2Bb%252F`)).toEqual({ ok: true, call: { name: "live", client: "12", addr: "127.0.0.1", key: "a+b%2F", flashver: "FMLE/3.0 (compatible; edgelab)" } });
     expect(parsePublishCall(nginx)).toMatchObject({ ok: true, call: { key: undefined } });
   });
   it.each([
@@ -53,6 +53,7 @@ describe("parsePublishCall", () => {
     ["an encoded CR/LF", `${nginx}&key=x%0d%0aHost:%20y`],
     ["a NUL", `${nginx}&key=x%00`],
     ["a second name", `${nginx}&key=k&name=sports`],
+    ["a second flashver (the ABR transcoder's credential travels there)", `${nginx}&key=k&flashver=guess`],
     ["a second session id", `${nginx}&key=k&clientid=1`],
     ["a second key", `${nginx}&key=k&key=j`],
   ])("refuses %s", (_, query) => {
@@ -61,6 +62,17 @@ describe("parsePublishCall", () => {
   it("refuses a call without a numeric session id", () => {
     expect(parsePublishCall("name=live&key=k")).toEqual({ ok: false, reason: "no session id (clientid)" });
     expect(parsePublishCall("name=live&key=k&clientid=x1")).toEqual({ ok: false, reason: "no session id (clientid)" });
+  });
+});
+
+describe("renditionOf", () => {
+  it("splits <stream>_<suffix> for the ladder's suffixes only", () => {
+    expect(renditionOf("live_360p", ["360p", "240p"])).toEqual({ stream: "live", suffix: "360p" });
+    expect(renditionOf("my_cam_240p", ["360p", "240p"])).toEqual({ stream: "my_cam", suffix: "240p" });
+    expect(renditionOf("live_720p", ["360p", "240p"])).toBeUndefined();
+    expect(renditionOf("_360p", ["360p"])).toBeUndefined();
+    expect(renditionOf("live", ["360p"])).toBeUndefined();
+    expect(renditionOf("live_360p", [])).toBeUndefined();
   });
 });
 

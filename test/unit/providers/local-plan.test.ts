@@ -12,7 +12,7 @@ import { localData, vars } from "../../helpers/inventory.js";
 
 const USER_KEYS = (lab: ReturnType<typeof labFrom>) => new Map(lab.streams.map((s) => [s.name, `user-key-of-${s.name}`]));
 
-function plan(data = localData(), redisUser?: { name: string; uid: number; gid: number; home?: string }) {
+function plan(data = localData(), redisUser?: { name: string; uid: number; gid: number; home?: string }, routerUser?: { name: string; uid: number; gid: number }) {
   const lab = labFrom(data);
   const keys = USER_KEYS(lab);
   return {
@@ -28,9 +28,11 @@ function plan(data = localData(), redisUser?: { name: string; uid: number; gid: 
         sourceKeys: new Map(lab.streams.map((s) => [s.name, `source-key-of-${s.name}`])),
         mediaServers: new Map([["media-0", "secret-of-media-0"], ["media-1", "secret-of-media-1"]]),
         redisPassword: "redis-pass-word",
+        transcoder: "transcoder-credential",
       },
       playerFiles: new Map([["index.html", "<html>"]]),
       redisUser,
+      routerUser,
     }),
   };
 }
@@ -55,23 +57,40 @@ describe("local lab plan", () => {
     const { lab, plan: p } = plan();
     const secrets = secretsOf(lab);
     for (const process of p.processes) for (const secret of secrets) expect(process.argv.join(" "), process.name).not.toContain(secret);
-    for (const file of p.files.filter((f) => !f.path.startsWith("/srv/lab/.edgelab/secrets/"))) for (const secret of secrets) expect(file.content, file.path).not.toContain(secret);
-    const secretFiles = p.files.filter((f) => f.path.startsWith("/srv/lab/.edgelab/secrets/"));
+    const isPrivate = (path: string): boolean => ["/srv/lab/.edgelab/secrets/", "/srv/lab/.edgelab/local/router/"].some((dir) => path.startsWith(dir));
+    for (const file of p.files.filter((f) => !isPrivate(f.path))) for (const secret of secrets) expect(file.content, file.path).not.toContain(secret);
+    const secretFiles = p.files.filter((f) => isPrivate(f.path));
     expect(secretFiles.map((f) => [f.path, f.mode.toString(8)])).toEqual([
       ["/srv/lab/.edgelab/secrets/redis.conf", "600"],
+      ["/srv/lab/.edgelab/local/router/router.json", "600"],
+      ["/srv/lab/.edgelab/local/router/redis-password", "600"],
       ["/srv/lab/.edgelab/secrets/media-0-notify.conf", "600"],
       ["/srv/lab/.edgelab/secrets/media-1-notify.conf", "600"],
     ]);
-    expect(p.privateDirs).toEqual(["/srv/lab/.edgelab/secrets", "/srv/lab/.edgelab/local/status", "/srv/lab/.edgelab/local/logs"]);
+    expect(p.privateDirs).toEqual(["/srv/lab/.edgelab/secrets", "/srv/lab/.edgelab/local/status", "/srv/lab/.edgelab/local/logs", "/srv/lab/.edgelab/local/router"]);
+  });
+  it("with an ABR ladder: the transcoder's credential only in its preset file (the workers', 0600) and its digest in the router's configuration", () => {
+    const data = localData();
+    vars(data)["media"] = { abr: [{ name: "360p", width: 640, height: 360, video_kbps: 800 }] };
+    const { plan: p } = plan(data);
+    for (const process of p.processes) expect(process.argv.join(" "), process.name).not.toContain("transcoder-credential");
+    const holding = p.files.filter((f) => f.content.includes("transcoder-credential"));
+    expect(holding.map((f) => [f.path, f.mode.toString(8), f.worker])).toEqual([["/srv/lab/.edgelab/local/transcoder/transcoder.ffpreset", "600", true]]);
+    expect(holding[0]?.content).toBe("rtmp_flashver=transcoder-credential\n");
+    const router = JSON.parse(p.files.find((f) => f.path.endsWith("router.json"))?.content ?? "{}") as { transcoderSha256?: string };
+    expect(router.transcoderSha256).toBe(sha256Hex("transcoder-credential"));
+    expect(p.files.find((f) => f.path === "/srv/lab/.edgelab/secrets/media-0-abr-notify.conf")?.content).toContain("on_publish http://127.0.221.38:8001/auth/abr-publish/media-0/secret-of-media-0;");
+    expect(p.privateDirs).toContain("/srv/lab/.edgelab/local/transcoder");
+    expect(p.workerDirs).toContain("/srv/lab/.edgelab/local/transcoder");
   });
   it("writes the router configuration with digests of keys and secrets only, mode 0600", () => {
     const router = plan().plan.files.find((f) => f.path.endsWith("router.json"));
     expect(router?.mode).toBe(0o600);
     const config = JSON.parse(router?.content ?? "{}") as { servers: { name: string; secretSha256: string; stat: unknown }[]; streams: { name: string; publisher: string; sourceKeySha256?: string }[]; redis: unknown };
-    expect(config).toMatchObject({ listen: { host: "127.0.221.38", port: 8001 }, cacheMs: 1000, redis: { host: "127.0.221.38", port: 6390, passwordFile: "/srv/lab/.edgelab/secrets/redis-password" } });
+    expect(config).toMatchObject({ listen: { host: "127.0.221.38", port: 8001 }, cacheMs: 1000, redis: { host: "127.0.221.38", port: 6390, passwordFile: "/proc/self/fd/3/redis-password" } });
     expect(config.servers.map((s) => [s.name, s.secretSha256, s.stat])).toEqual([
-      ["media-0", sha256Hex("secret-of-media-0"), { socket: "/srv/lab/.edgelab/local/status/media-0.sock" }],
-      ["media-1", sha256Hex("secret-of-media-1"), { socket: "/srv/lab/.edgelab/local/status/media-1.sock" }],
+      ["media-0", sha256Hex("secret-of-media-0"), { socket: "/proc/self/fd/4/media-0.sock" }],
+      ["media-1", sha256Hex("secret-of-media-1"), { socket: "/proc/self/fd/4/media-1.sock" }],
     ]);
     expect(config.streams.map((s) => [s.name, s.publisher, s.sourceKeySha256])).toEqual([
       ["live", "source", sha256Hex("source-key-of-live")],
@@ -92,6 +111,26 @@ describe("local lab plan", () => {
     const redis = p.processes.find((x) => x.name === "redis");
     expect(redis?.user).toEqual({ name: "redis", uid: 103, gid: 105, home: "/var/lib/redis" });
     expect(p.files.find((f) => f.path === redis?.stdin)?.content.split("\n")).toContain("dir /var/lib/redis");
+  });
+  it("runs the router as the given user, reaching its files and the status sockets through the descriptors it is given", () => {
+    const { plan: p } = plan(localData(), undefined, { name: "nobody", uid: 65534, gid: 65534 });
+    const router = p.processes.find((x) => x.name === "router");
+    expect(router?.user).toEqual({ name: "nobody", uid: 65534, gid: 65534 });
+    expect(router?.dirs).toEqual(["/srv/lab/.edgelab/local/router", "/srv/lab/.edgelab/local/status"]);
+    expect(router?.argv.slice(-2)).toEqual(["--config", "/proc/self/fd/3/router.json"]);
+    const config = p.files.find((f) => f.path === "/srv/lab/.edgelab/local/router/router.json");
+    expect(config?.owner?.uid).toBe(65534);
+    const parsed = JSON.parse(config?.content ?? "{}") as { redis: { passwordFile: string }; servers: { stat: { socket: string } }[] };
+    expect(parsed.redis.passwordFile).toBe("/proc/self/fd/3/redis-password");
+    expect(parsed.servers.map((s) => s.stat.socket)).toEqual(["/proc/self/fd/4/media-0.sock", "/proc/self/fd/4/media-1.sock"]);
+    expect(p.files.find((f) => f.path === "/srv/lab/.edgelab/local/router/redis-password")).toMatchObject({ content: "redis-pass-word\n", mode: 0o600, owner: { uid: 65534 } });
+    expect(p.ownedDirs.map((d) => [d.dir, d.owner.uid])).toEqual([
+      ["/srv/lab/.edgelab/local/router", 65534],
+      ["/srv/lab/.edgelab/local/status", 65534],
+    ]);
+    expect(p.privateDirs).toContain("/srv/lab/.edgelab/local/router");
+    // Started by an ordinary user: runs as that user, owns nothing else.
+    expect(plan().plan.ownedDirs).toEqual([]);
   });
   it("starts no source for a stream the user's own encoder publishes, and says where it publishes", () => {
     const data = localData();

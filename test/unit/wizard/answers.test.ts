@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { validateInventoryText } from "../../../src/inventory/validate.js";
-import { Answers, checkAnswers, proposeAddresses, proposeVmids, type AnswersInput } from "../../../src/wizard/answers.js";
+import { Answers, buildLocalInventory, checkAnswers, checkLocalAnswers, LocalAnswers, proposeAddresses, proposeVmids, type AnswersInput } from "../../../src/wizard/answers.js";
 
 const base: AnswersInput = {
   name: "seed-lab",
@@ -79,5 +81,41 @@ describe("proposals", () => {
   });
   it("vmids are a consecutive free range", () => {
     expect(proposeVmids(100, 3, [101, 105])).toEqual([102, 103, 104]);
+  });
+});
+
+describe("wizard answers → local inventory", () => {
+  const strip = (text: string): string[] =>
+    text
+      .split("\n")
+      .map((l) => l.replace(/\s+#.*$/, ""))
+      .filter((l) => l.trim() !== "" && !l.startsWith("#"));
+
+  it("with the defaults, is inventories/local.yml (comments aside), and validates", () => {
+    const { inventory, issues } = checkLocalAnswers(LocalAnswers.parse({ provider: "local" }));
+    expect(issues).toEqual([]);
+    expect(inventory.text.split("\n")[0]).toBe("# yaml-language-server: $schema=./inventory.schema.json");
+    expect(strip(inventory.text)).toEqual(strip(readFileSync(join(import.meta.dirname, "..", "..", "..", "inventories", "local.yml"), "utf8")));
+  });
+
+  it("carries the user's streams, media servers and edges into a lab that validates", () => {
+    const { inventory, issues } = checkLocalAnswers(LocalAnswers.parse({ provider: "local", name: "studio", streams: ["cam-a", "cam-b", "slides"], media_servers: 1, edges: 3 }));
+    expect(issues).toEqual([]);
+    const facts = validateInventoryText(inventory.text, "studio.yml").facts;
+    expect(facts).toBeDefined();
+    const doc = parse(inventory.text) as { all: { vars: { lab: unknown; streams: { name: string }[]; media: { servers: number } }; children: { k3s_cluster: { children: { node: { hosts: Record<string, unknown> } } } } } };
+    expect(doc.all.vars.lab).toEqual({ name: "studio", provider: "local" });
+    expect(doc.all.vars.streams.map((s) => s.name)).toEqual(["cam-a", "cam-b", "slides"]);
+    expect(doc.all.vars.media.servers).toBe(1);
+    expect(Object.keys(doc.all.children.k3s_cluster.children.node.hosts)).toHaveLength(3);
+  });
+
+  it("refuses what edgelab validate refuses, with its message, named by the answer", () => {
+    const { issues } = checkLocalAnswers(LocalAnswers.parse({ provider: "local", streams: ["live", "live"], media_servers: 0 }));
+    const validate = validateInventoryText(buildLocalInventory(LocalAnswers.parse({ provider: "local", streams: ["live", "live"], media_servers: 0 })).text, "inventory.yml");
+    expect(validate.issues.length).toBeGreaterThan(0);
+    expect(issues.map((i) => i.message).sort()).toEqual(validate.issues.map((i) => i.message).sort());
+    expect(issues.map((i) => i.question).sort()).toEqual(["media_servers", "streams[1]"]);
+    expect(checkLocalAnswers(LocalAnswers.parse({ provider: "local", edges: 4 })).issues.map((i) => [i.question, i.message])).toEqual([["edges", "4 edges: the local lab has 1 to 3"]]);
   });
 });
