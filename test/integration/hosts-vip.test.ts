@@ -21,6 +21,7 @@ import { AnsibleError, AnsibleRunner, type AnsibleResult } from "../../src/ansib
 import { LocalExecutor } from "../../src/exec/local.js";
 import { SshExecutor } from "../../src/exec/ssh.js";
 import { sleep } from "../../src/util/sleep.js";
+import { cli } from "../helpers/cli.js";
 import { ROOT, startTestLab, type TestLab } from "../helpers/testhosts.js";
 
 const SERVERS = ["lab-k3s01", "lab-k3s02", "lab-k3s03"] as const;
@@ -122,6 +123,43 @@ async function throughVip(): Promise<string> {
   }
 }
 
+/**
+ * An edgelab inventory (the shipped seed lab, provider proxmox) moved onto the test network: the
+ * servers' VLAN is the servers' test subnet, the servers are the test hosts, the VIP is ours.
+ * `edgelab status` only dials the servers.
+ */
+function writeEdgelabInventory(): string {
+  const [second, third] = (lab.subnets[0]?.gateway ?? "").split(".").slice(1, 3).map(Number) as [number, number];
+  const base = `198.${second}.${third - 1}`;
+  const text = readFileSync(join(ROOT, "inventories", "lab.yml"), "utf8")
+    .replace(/172\.16\.221\.(38|39|40)\b/g, (_m, n: string) => lab.host(SERVERS[Number(n) - 38] ?? "").address)
+    .replace(/172\.16\.22([123])\./g, (_m, n: string) => `198.${second}.${third - 1 + Number(n)}.`)
+    .replace(/172\.16\.228\.0\/24/g, `${base}.128/25`)
+    .replace("ansible_user: ansibleuser", "ansible_user: root")
+    .replace(/(\n\s+k3s:\n\s+version: \S+\n)/, `$1      api_vip: ${vip}\n`);
+  if (/172\.16\./.test(text)) throw new Error("the test inventory still names a 172.16 address");
+  const file = join(lab.dir, "edgelab.yml");
+  writeFileSync(file, text);
+  return file;
+}
+
+interface StatusJson {
+  provider: string;
+  apiEndpoint: string;
+  healthy: boolean;
+  apiVip: { address: string; report: { verdict: string; holders: string[]; servers: { host: string; state: string }[] } };
+}
+
+async function edgelabStatus(): Promise<{ code: number; json: StatusJson; text: string }> {
+  const inventory = writeEdgelabInventory();
+  const env = { HOME: lab.dir, EDGELAB_SSH_KEY: lab.keyFile, K3S_TOKEN: "unused-by-status", PROXMOX_TOKEN_SECRET: "unused-by-status" };
+  const json = await cli(["-i", inventory, "--json", "status"], { cwd: lab.dir, env });
+  const text = await cli(["-i", inventory, "status", "--ssh-key", lab.keyFile], { cwd: lab.dir, env: { HOME: lab.dir } });
+  expect(json.stderr).toBe("");
+  expect(text.code).toBe(json.code);
+  return { code: json.code, json: JSON.parse(json.stdout) as StatusJson, text: text.stdout };
+}
+
 const mainPid = async (host: string): Promise<string> => (await on(host, ["systemctl", "show", "--property=MainPID", "--value", "keepalived"])).trim();
 
 beforeAll(async () => {
@@ -190,6 +228,16 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
     expect(sequence).toEqual(["lab-k3s01"]);
   }, 300_000);
 
+  it("edgelab status names the server holding the VIP, as the servers report it", async () => {
+    const status = await edgelabStatus();
+    expect(status.code).toBe(0);
+    expect(status.json).toMatchObject({ provider: "proxmox", apiEndpoint: `https://${vip}:6443`, healthy: true, apiVip: { address: vip, report: { verdict: "held", holders: ["lab-k3s01"] } } });
+    expect(status.json.apiVip.report.servers.map((x) => `${x.host} ${x.state}`)).toEqual(["lab-k3s01 holds", "lab-k3s02 free", "lab-k3s03 free"]);
+    expect(status.text).toMatch(/^lab-k3s01\s+\S+\s+holds it \(eth0\)$/m);
+    expect(status.text).toContain(`VIP ${vip}: held by one server: lab-k3s01`);
+    expect(status.text).toContain("checked: `ip -o -4 address show` on each server over SSH (host keys verified)");
+  }, 60_000);
+
   it("keeps the VRRP password out of the rendered files and the logs; only keepalived's 0600 configuration holds it", () => {
     const vars = readFileSync(join(lab.stateDir, "artifacts", "ansible", "vars.yml"), "utf8");
     expect(vars).not.toContain(PASSWORD.slice(0, 8));
@@ -231,13 +279,16 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
   it("moves the VIP within 5 s when keepalived stops on the holder, and moves it back at most once when it returns", async () => {
     const t0 = Date.now();
     await on("lab-k3s01", ["systemctl", "stop", "keepalived"]);
-    const moved = await waitForMove("lab-k3s01", t0);
-    console.log(`keepalived stopped on lab-k3s01: VIP on ${moved.holder} after ${moved.ms} ms`);
-    expect(moved.holder).toBe("lab-k3s02");
-    expect(moved.ms).toBeLessThan(MOVE_BOUND_MS);
-    expect(await throughVip()).toBe("lab-k3s02");
-
-    await on("lab-k3s01", ["systemctl", "start", "keepalived"]);
+    try {
+      const moved = await waitForMove("lab-k3s01", t0);
+      console.log(`keepalived stopped on lab-k3s01: VIP on ${moved.holder} after ${moved.ms} ms`);
+      expect(moved.holder).toBe("lab-k3s02");
+      expect(moved.ms).toBeLessThan(MOVE_BOUND_MS);
+      expect(await throughVip()).toBe("lab-k3s02");
+      expect((await edgelabStatus()).json.apiVip.report.holders).toEqual(["lab-k3s02"]);
+    } finally {
+      await on("lab-k3s01", ["systemctl", "start", "keepalived"]);
+    }
     const { sequence, split } = await watch(10_000);
     console.log(`keepalived back on lab-k3s01: holders seen ${sequence.join(" -> ")}`);
     expect(split).toEqual([]);
