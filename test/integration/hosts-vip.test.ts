@@ -204,6 +204,30 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
     expect(await holders()).toEqual([]);
   }, 300_000);
 
+  it("refuses a VIP another machine answers on, naming its link-layer address, and configures nothing", async () => {
+    writeVars({ password: true });
+    // The router takes the VIP on the servers' bridge, as a forgotten machine with that address would.
+    await lab.inRouter(["ip", "address", "add", `${vip}/24`, "dev", "br0"]);
+    try {
+      const links = JSON.parse((await lab.inRouter(["ip", "-json", "link", "show", "br0"])).stdout) as { address: string }[];
+      const mac = links[0]?.address ?? "?";
+      const error = await run().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(AnsibleError);
+      const failures = error instanceof AnsibleError ? error.result.failures : [];
+      expect(failures.length).toBeGreaterThan(0);
+      for (const f of failures) {
+        expect(f.task).toBe("api_vip : Refuse a VIP another machine answers on");
+        expect(f.message).toMatch(new RegExp(`^api_vip ${vip.replace(/\./g, "\\.")} answers ARP from ${mac}, and none of the servers holds it: another machine uses this address\\.`));
+      }
+      for (const h of SERVERS) expect(readdirSync(lab.host(h).file("/etc/keepalived")), h).toEqual(["keepalived.conf.sample"]);
+    } finally {
+      await lab.inRouter(["ip", "address", "del", `${vip}/24`, "dev", "br0"]);
+    }
+  }, 300_000);
+
   it("puts the VIP on exactly one server, the first, and the endpoint answers there", async () => {
     // The health check the role installs passes against the stand-in on every server.
     await on("lab-k3s01", ["curl", "--silent", "--fail", "--cacert", "/var/lib/rancher/k3s/server/tls/server-ca.crt", "--cert", "/var/lib/rancher/k3s/server/tls/client-admin.crt", "--key", "/var/lib/rancher/k3s/server/tls/client-admin.key", "https://127.0.0.1:6443/readyz"]);
