@@ -1,14 +1,86 @@
-/** `edgelab status`: what the local lab runs, with pids, ports and health, and each stream's state. */
+/**
+ * `edgelab status`: for the local lab, what it runs (pids, ports, health) and each stream's state;
+ * for a cluster lab, the API endpoint and which server holds the API VIP.
+ */
 import { Command } from "commander";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import type { Context } from "../context.js";
 import { localStatus } from "../providers/local/lab.js";
-import { resolveInventory } from "../pipeline/inventory-file.js";
-import { table } from "../output.js";
-import { EXIT_FAILED } from "../errors.js";
+import { loadLab, resolveInventory, type InventoryLocation } from "../pipeline/inventory-file.js";
+import { apiVipReport, sshConnector, type VipReport } from "../pipeline/api-vip.js";
+import { HostAccess } from "../pipeline/host-access.js";
+import { Journal } from "../pipeline/journal.js";
+import type { Lab } from "../model/lab.js";
+import { table, type Style } from "../output.js";
+import { EXIT_FAILED, UsageError } from "../errors.js";
 import { println, type App } from "./app.js";
+
+/** The private key for SSH to a cluster's servers: --ssh-key, $EDGELAB_SSH_KEY, else the usual files in ~/.ssh. */
+function sshKeyPath(ctx: Context, option: string | undefined): string {
+  if (option !== undefined) return resolve(ctx.cwd, option);
+  const fromEnv = ctx.env["EDGELAB_SSH_KEY"];
+  if (fromEnv !== undefined && fromEnv !== "") return resolve(ctx.cwd, fromEnv);
+  const home = ctx.env["HOME"] ?? "";
+  const found = ["id_ed25519", "id_ecdsa", "id_rsa"].map((f) => join(home, ".ssh", f)).find((f) => home !== "" && existsSync(f));
+  if (found === undefined) throw new UsageError("no SSH private key to ask the servers which one holds the API VIP", "Pass --ssh-key <file> or set EDGELAB_SSH_KEY (the key Ansible logs in with).");
+  return found;
+}
+
+const VERDICT_TEXT: Record<VipReport["verdict"], string> = {
+  held: "held by one server",
+  unheld: "held by NO server: the API endpoint does not answer",
+  split: "held by SEVERAL servers at once (VRRP split: the servers do not hear each other's advertisements)",
+  unknown: "not known: no server that answered holds it, and some did not answer",
+};
+
+async function clusterStatus(ctx: Context, s: Style, location: InventoryLocation, lab: Lab, keyOption: string | undefined): Promise<boolean> {
+  const stateDir = join(dirname(location.path), ".edgelab");
+  const endpoint = `https://${lab.k3s.apiAddress}:6443`;
+  const vip = lab.k3s.vip;
+  const first = lab.servers[0]?.name ?? "?";
+  let report: VipReport | undefined;
+  if (vip !== undefined && vip.holder === "keepalived") {
+    const rehearsal = Journal.open(stateDir, lab.name).outputs().get("provision")?.["rehearsal"] ?? "";
+    const access = rehearsal !== "" ? HostAccess.rehearsal(rehearsal) : HostAccess.direct();
+    const connect = sshConnector({
+      knownHostsFile: join(stateDir, "known_hosts"),
+      privateKeyPath: access.isRehearsal ? "" : sshKeyPath(ctx, keyOption),
+      inventoryKeys: new Map(lab.hosts.map((h) => [h.name, h.sshHostKeys])),
+      logins: new Map(lab.hosts.map((h) => [h.name, { user: h.sshUser ?? ctx.env["USER"] ?? "root", port: h.sshPort }])),
+    });
+    report = await apiVipReport(vip, lab.servers, access, connect);
+  }
+  const healthy = report === undefined || report.verdict === "held";
+  if (ctx.options.json) {
+    println(ctx.stdout, JSON.stringify({ inventory: location.display, lab: lab.name, provider: lab.provider, apiEndpoint: endpoint, apiVip: vip === undefined ? null : { address: vip.address, holder: vip.holder, report: report ?? null }, healthy }));
+    return healthy;
+  }
+  println(ctx.stdout, `cluster lab ${lab.name} (${location.display})`);
+  if (vip === undefined) {
+    println(ctx.stdout, `API endpoint: ${endpoint}, the first server ${first} (no k3s.api_vip: while ${first} is down, the kubeconfig and joining nodes cannot reach the API)`);
+  } else if (report === undefined) {
+    println(ctx.stdout, `API endpoint: ${endpoint}, the VIP, held outside edgelab (api_vip_holder: external): not checked`);
+  } else {
+    println(ctx.stdout, `API endpoint: ${endpoint}, the VIP, held by the servers with keepalived`);
+    println(
+      ctx.stdout,
+      table([
+        ["SERVER", "ADDRESS", "API VIP"].map((h) => s.bold(h)),
+        ...report.servers.map((x) => [x.host, x.address, x.state === "holds" ? s.green(`holds it (${x.interface})`) : x.state === "free" ? "-" : s.yellow(`unknown: ${x.reason}`)]),
+      ]),
+    );
+    const verdict = report.verdict === "held" ? s.green(`${VERDICT_TEXT.held}: ${report.holders.join("")}`) : s.red(VERDICT_TEXT[report.verdict]);
+    println(ctx.stdout, `VIP ${report.vip}: ${verdict}`);
+    println(ctx.stdout, `checked: ${report.checked}; whether the API answers through the VIP is not checked here`);
+  }
+  return healthy;
+}
 
 export function statusCommand(app: App): Command {
   return new Command("status")
-    .description("show the local lab's processes (pid, listening ports, health, restarts) and each stream's state")
+    .description("show the local lab's processes and streams, or a cluster lab's API endpoint and which server holds its VIP")
+    .option("--ssh-key <file>", "cluster lab: private key for SSH to the servers (default: $EDGELAB_SSH_KEY, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
     .addHelpText(
       "after",
       `
@@ -21,14 +93,25 @@ Stream states (from the stream-key router, shared with its /healthz and with edg
 
 Exit status: 0 when every process runs and answers and no stream is stalled, 1 otherwise.
 
+A cluster lab (provider proxmox): the API endpoint, and with k3s.api_vip held by keepalived, each
+server's answer to \`ip -o -4 address show\` over SSH (host keys from .edgelab/known_hosts or the
+inventory, never trusted on first use), so the table says which server holds the VIP. Exit
+status 1 when no server or several hold it, or when it cannot be known.
+
 Examples:
   $ edgelab status
+  $ edgelab status -i inventories/lab.yml --ssh-key ~/.ssh/lab_ed25519
   $ edgelab status --json | jq '.streams[] | select(.state != "live")'`,
     )
-    .action(async (_options: unknown, cmd: Command) => {
+    .action(async (options: { sshKey?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const location = resolveInventory(ctx);
+      const { lab } = loadLab(ctx, location);
+      if (lab.provider !== "local") {
+        if (!(await clusterStatus(ctx, s, location, lab, options.sshKey))) app.exitCode = EXIT_FAILED;
+        return;
+      }
       const status = await localStatus(location.path);
       const streamsOk = status.streams !== undefined && status.streams.every((x) => x.state !== "stalled");
       const healthy = status.running && status.processes.length > 0 && status.processes.every((p) => p.healthy) && streamsOk;

@@ -39,16 +39,18 @@ export const ROOT = ((): string => {
 const STATE_DIR = "/run/edgelab-testhosts";
 const local = new LocalExecutor();
 
-/** What the test hosts' systems hold: what the roles install, plus sshd, Python for Ansible, the stand-in's YAML. */
+/** What the test hosts' systems hold: what the roles install (prereq, storage, api_vip), plus sshd, Python for Ansible, the stand-in's YAML. */
 export function testRootfsSpec(): RootfsSpec {
   const prereq = z.object({ prereq_packages: z.array(z.string()) }).parse(parse(readFileSync(join(ROOT, "roles/prereq/defaults/main.yml"), "utf8")));
   const storage = z.object({ storage_fs_packages: z.record(z.string(), z.string()) }).parse(parse(readFileSync(join(ROOT, "roles/storage/defaults/main.yml"), "utf8")));
+  const apiVip = z.object({ api_vip_packages: z.array(z.string()) }).parse(parse(readFileSync(join(ROOT, "roles/api_vip/defaults/main.yml"), "utf8")));
   return {
     suite: "bookworm",
     variant: "apt",
     packages: [
-      ...["systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3", "python3-apt", "python3-yaml", "procps", "iputils-ping", "keepalived"],
+      ...["systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "python3", "python3-apt", "python3-yaml", "procps", "iputils-ping"],
       ...prereq.prereq_packages,
+      ...apiVip.api_vip_packages,
       ...Object.values(storage.storage_fs_packages),
     ],
     // Each host gets its own host keys (below); none are baked into the image.

@@ -31,7 +31,7 @@ describe("Ansible content", () => {
   }, 60_000);
 
   it("gives every role an argument spec for its main entry point", () => {
-    expect(ROLES.sort()).toEqual(["k3s_agent", "k3s_install", "k3s_post", "k3s_server", "prereq", "reset", "storage"]);
+    expect(ROLES.sort()).toEqual(["api_vip", "k3s_agent", "k3s_install", "k3s_post", "k3s_server", "prereq", "reset", "storage"]);
     for (const role of ROLES) {
       const file = join(ROOT, "roles", role, "meta", "argument_specs.yml");
       expect(existsSync(file), file).toBe(true);

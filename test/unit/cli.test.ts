@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -249,5 +249,29 @@ describe("edgelab up", () => {
     const r = await cli(["up", "--timeout", "soon"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--timeout must be a positive number of seconds, got 'soon'/);
+  });
+});
+
+describe("edgelab status on a cluster lab", () => {
+  it("without a VIP names the first server as the endpoint and dials nothing", async () => {
+    const r = await cli(["status", "-i", LAB], { cwd: ROOT, env: {} });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      "cluster lab seed-lab (inventories/lab.yml)\nAPI endpoint: https://172.16.221.38:6443, the first server lab-k3s01 (no k3s.api_vip: while lab-k3s01 is down, the kubeconfig and joining nodes cannot reach the API)\n",
+    );
+  });
+
+  it("with a keepalived VIP in a rehearsal asks no server, and says the holder is unknown (exit 1)", async () => {
+    const file = join(dir, "lab.yml");
+    writeFileSync(file, shipped("lab").replace(/(\n\s+k3s:\n\s+version: \S+\n)/, "$1      api_vip: 172.16.221.37\n"));
+    const journal = join(dir, ".edgelab", "journal");
+    mkdirSync(journal, { recursive: true });
+    const at = "2026-11-22T07:00:00.000Z";
+    writeFileSync(join(journal, "seed-lab.json"), JSON.stringify({ version: 1, lab: "seed-lab", runs: [], stages: { provision: { result: "ok", inputs: {}, startedAt: at, endedAt: at, changedAt: at, run: "r1", outputs: { rehearsal: "the Proxmox API is edgelab's simulator" } } } }));
+    const r = await cli(["--json", "status", "-i", file], { cwd: dir, env: {} });
+    expect(r.code).toBe(1);
+    const json = JSON.parse(r.stdout) as { apiVip: { report: { verdict: string; servers: { state: string; reason: string }[] } } };
+    expect(json.apiVip.report.verdict).toBe("unknown");
+    expect(json.apiVip.report.servers.map((s) => `${s.state}: ${s.reason}`)).toEqual(Array(3).fill("unknown: not contacted: the Proxmox API is edgelab's simulator"));
   });
 });
