@@ -8,6 +8,7 @@ import { FAMILIES, familiesFor, renderAll, type Family } from "../render/index.j
 import { UsageError } from "../errors.js";
 import { localLayout } from "../providers/local/layout.js";
 import { println, type App } from "./app.js";
+import { packageVersion } from "./version.js";
 
 function parseFamilies(value: string | undefined): Family[] | undefined {
   if (value === undefined) return undefined;
@@ -59,7 +60,7 @@ Examples:
         );
       }
       const outDir = options.output !== undefined ? resolve(ctx.cwd, options.output) : join(dirname(location.path), ".edgelab", "artifacts");
-      const artifacts = renderAll(lab, { paths: localLayout(dirname(location.path)).nginx, only: families });
+      const artifacts = renderAll(lab, { paths: localLayout(dirname(location.path)).nginx, only: families, imageTag: packageVersion() });
       const results = options.dryRun === true ? planArtifacts(outDir, artifacts) : writeArtifacts(outDir, artifacts);
       const shownDir = relative(ctx.cwd, outDir) || ".";
       const warnings = validation.issues.filter((i) => i.severity === "warning").length;

@@ -14,18 +14,19 @@ import { renderCilium } from "./cilium.js";
 import { defaultEnvironment, type TemplateEnvironment } from "./environment.js";
 import { renderRouters } from "./frr.js";
 import { renderK3s } from "./k3s.js";
+import { renderK8s } from "./k8s.js";
 import { renderLab } from "./lab.js";
 import { CLUSTER_NGINX_PATHS, renderNginx, type NginxPaths } from "./nginx.js";
 import { renderClusterRouter } from "./router.js";
 
 export type { Artifact } from "./artifact.js";
 
-export const FAMILIES = ["lab", "nginx", "k3s", "cilium", "routers", "ansible"] as const;
+export const FAMILIES = ["lab", "nginx", "k3s", "cilium", "routers", "ansible", "k8s"] as const;
 export type Family = (typeof FAMILIES)[number];
 
 const LAYOUTS: Readonly<Record<Provider, readonly Family[]>> = {
   local: ["lab", "nginx"],
-  proxmox: ["lab", "nginx", "k3s", "cilium", "routers", "ansible"],
+  proxmox: ["lab", "nginx", "k3s", "cilium", "routers", "ansible", "k8s"],
 };
 
 /** The families a provider's layout has, in order. */
@@ -37,6 +38,8 @@ export interface RenderOptions {
   /** Where the local lab's processes keep their files (the nginx family's paths of a local lab). */
   readonly paths: NginxPaths;
   readonly env?: TemplateEnvironment;
+  /** The tag of edgelab's images the manifests run (edgelab's version). */
+  readonly imageTag: string;
   /** A subset of the provider's families (others are not rendered). */
   readonly only?: readonly Family[];
 }
@@ -52,6 +55,8 @@ export function renderAll(lab: Lab, options: RenderOptions): Artifact[] {
   if (wanted.has("cilium")) artifacts.push(...renderCilium(lab));
   if (wanted.has("routers")) artifacts.push(...renderRouters(lab, env));
   if (wanted.has("ansible")) artifacts.push(...renderAnsibleVars(lab));
+  // The manifests carry the data plane's files in ConfigMaps, whether or not that family is written.
+  if (wanted.has("k8s")) artifacts.push(...renderK8s({ lab, dataPlane: renderDataPlane(lab, options.paths, env), tag: options.imageTag }));
   return artifacts.sort((a, b) => a.path.localeCompare(b.path));
 }
 

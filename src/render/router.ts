@@ -15,8 +15,10 @@ export const CLUSTER_SECRETS_DIR = "/run/secrets/edgelab";
 /** The Kubernetes Secret deploy builds; its keys are the files under CLUSTER_SECRETS_DIR. */
 export const DATA_PLANE_SECRET = {
   name: "edgelab-data-plane",
-  /** redis's password (requirepass; the router's redis.passwordFile). */
+  /** redis's password (the router's redis.passwordFile). */
   redisPassword: "redis-password",
+  /** The same password as redis reads it: the line `requirepass <password>` (redis.conf includes it). */
+  redisAuth: "redis-auth.conf",
   /** The media servers' secret for their callbacks to the router (one for all of them). */
   notifySecret: "notify-secret",
   /** A media server's on_publish include: renderMediaNotifyConf(clusterDataPlane(lab), server, notify secret). */
@@ -61,6 +63,13 @@ export function clusterRouterConfig(lab: Lab, plane: DataPlane): RouterConfigFil
     abrSuffixes: lab.media.abr.map((r) => r.name),
     ...ROUTER_DEFAULTS,
   };
+}
+
+/** The Secret's keys the router reads (the files its configuration names). */
+export function routerSecretKeys(config: RouterConfigFile): string[] {
+  const files = [config.redis.passwordFile, ...config.servers.map((s) => s.secretFile), ...config.streams.map((s) => s.keyFile)];
+  const keys = files.flatMap((f) => (f?.startsWith(`${CLUSTER_SECRETS_DIR}/`) === true ? [f.slice(CLUSTER_SECRETS_DIR.length + 1)] : []));
+  return [...new Set(keys)];
 }
 
 export function renderClusterRouter(lab: Lab, plane: DataPlane): Artifact {

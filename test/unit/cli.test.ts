@@ -144,7 +144,7 @@ describe("edgelab render", () => {
     const first = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/created {2}out\/lab\.json/);
-    expect(first.stdout).toMatch(/19 files rendered from .*lab\.yml, 19 changed/);
+    expect(first.stdout).toMatch(/46 files rendered from .*lab\.yml, 46 changed/);
     expect(statSync(join(out, "lab.json")).mode & 0o777).toBe(0o644);
     const second = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(second.stdout).toMatch(/unchanged {2}out\/summary\.txt/);
@@ -166,7 +166,7 @@ describe("edgelab render", () => {
   it("writes nothing with --dry-run", async () => {
     const out = join(dir, "dry");
     const r = await cli(["render", "--dry-run", "-i", LAB, "-o", out]);
-    expect(r.stdout).toMatch(/19 would change/);
+    expect(r.stdout).toMatch(/46 would change/);
     expect(() => statSync(out)).toThrow();
   });
   it("defaults to .edgelab/artifacts beside the inventory", async () => {
@@ -188,7 +188,10 @@ describe("edgelab render", () => {
     const out = join(dir, "cluster");
     const r = await cli(["--json", "render", "-i", LAB, "-o", out]);
     expect(r.code).toBe(0);
-    const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+    const all = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+    // The manifests: one file per object, k8s/<NN>-<kind>-<name>.yaml (their content: render/k8s.test.ts).
+    expect(all.filter((p) => p.startsWith("k8s/"))).toContain("k8s/12-deployment-edge-west-worker.yaml");
+    const paths = all.filter((p) => !p.startsWith("k8s/"));
     expect(paths).toEqual([
       "ansible/vars.yml",
       "cilium/bgp.yaml",
