@@ -31,7 +31,7 @@ export function renderCommand(app: App): Command {
 The provider picks the layout (docs/cluster.md explains every file):
   local:   lab (lab.json, summary.txt), nginx (media servers, origin front, edges; with the
            local lab's paths under .edgelab/local/)
-  proxmox: lab, k3s (k3s/<host>/config.yaml), cilium (cilium/helmchart.yaml, cilium/bgp.yaml),
+  proxmox: lab, k8s (k8s/<NN>-<kind>-<name>.yaml, one Kubernetes object each), k3s (k3s/<host>/config.yaml), cilium (cilium/helmchart.yaml, cilium/bgp.yaml),
            routers (routers/<router>.frr.conf), ansible (ansible/vars.yml), nginx (the same
            renderers in the cluster placement: nginx/media-<n>.conf, nginx/origin.conf,
            nginx/edge-<group>.conf with Service names and container ports; router/router.json)
@@ -39,7 +39,8 @@ Every file is checked against what its program accepts (K3s keys per role, value
 match on all servers, Cilium's value paths, the Cilium release's resources) before anything is
 written. Files are written atomically; files holding secrets get mode 0600 (no cluster file
 holds one; the cluster's secrets are files of a Kubernetes Secret, named, never included). Re-running with the same inventory changes nothing. Files in the directory that
-edgelab did not render are left alone.
+edgelab did not render are left alone; manifests under k8s/ that it rendered before and no
+longer renders are removed (deploy applies every manifest there).
 
 Examples:
   $ edgelab render -i inventories/lab.yml -o out/

@@ -163,6 +163,22 @@ describe("edgelab render", () => {
     ]);
     expect(readFileSync(join(out, "mine.txt"), "utf8")).toBe("keep");
   });
+  it("removes a manifest it rendered before and no longer renders (deploy applies all of k8s/), and nothing else", async () => {
+    const out = join(dir, "gone");
+    await cli(["render", "-i", LAB, "-o", out]);
+    writeFileSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml"), "kind: Deployment\n");
+    writeFileSync(join(out, "k8s", "notes.txt"), "mine");
+    const partial = await cli(["--json", "render", "--only", "k3s", "-i", LAB, "-o", out]);
+    expect((JSON.parse(partial.stdout) as { files: { status: string }[] }).files.map((f) => f.status)).not.toContain("removed");
+    expect(readFileSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml"), "utf8")).toBe("kind: Deployment\n");
+    const dry = await cli(["--json", "render", "--dry-run", "-i", LAB, "-o", out]);
+    expect((JSON.parse(dry.stdout) as { files: { path: string; status: string }[] }).files.filter((f) => f.status === "removed").map((f) => f.path)).toEqual(["k8s/12-deployment-edge-north-worker.yaml"]);
+    expect(statSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml")).isFile()).toBe(true);
+    const r = await cli(["--json", "render", "-i", LAB, "-o", out]);
+    expect((JSON.parse(r.stdout) as { files: { path: string; status: string }[] }).files.filter((f) => f.status !== "unchanged")).toEqual([{ path: "k8s/12-deployment-edge-north-worker.yaml", status: "removed", mode: 0, bytes: 0 }]);
+    expect(() => statSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml"))).toThrow();
+    expect(readFileSync(join(out, "k8s", "notes.txt"), "utf8")).toBe("mine");
+  });
   it("writes nothing with --dry-run", async () => {
     const out = join(dir, "dry");
     const r = await cli(["render", "--dry-run", "-i", LAB, "-o", out]);
