@@ -6,6 +6,13 @@
  */
 import * as v2 from "@kubernetes-models/cilium/cilium.io/v2";
 import * as v2alpha1 from "@kubernetes-models/cilium/cilium.io/v2alpha1";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { StatefulSet } from "kubernetes-models/apps/v1/StatefulSet";
+import { Ingress } from "kubernetes-models/networking.k8s.io/v1/Ingress";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Namespace } from "kubernetes-models/v1/Namespace";
+import { Service } from "kubernetes-models/v1/Service";
 import { z } from "zod";
 
 const Name = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/).max(253);
@@ -81,6 +88,9 @@ interface Validatable {
 type ModelClass = new (data: never) => Validatable;
 
 const MODELS: Readonly<Record<string, Readonly<Record<string, ModelClass>>>> = {
+  v1: { Namespace, ConfigMap, Service },
+  "apps/v1": { Deployment, StatefulSet },
+  "networking.k8s.io/v1": { NetworkPolicy, Ingress },
   "cilium.io/v2": {
     CiliumBGPClusterConfig: v2.CiliumBGPClusterConfig,
     CiliumBGPPeerConfig: v2.CiliumBGPPeerConfig,

@@ -144,7 +144,7 @@ describe("edgelab render", () => {
     const first = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/created {2}out\/lab\.json/);
-    expect(first.stdout).toMatch(/13 files rendered from .*lab\.yml, 13 changed/);
+    expect(first.stdout).toMatch(/46 files rendered from .*lab\.yml, 46 changed/);
     expect(statSync(join(out, "lab.json")).mode & 0o777).toBe(0o644);
     const second = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(second.stdout).toMatch(/unchanged {2}out\/summary\.txt/);
@@ -163,10 +163,26 @@ describe("edgelab render", () => {
     ]);
     expect(readFileSync(join(out, "mine.txt"), "utf8")).toBe("keep");
   });
+  it("removes a manifest it rendered before and no longer renders (deploy applies all of k8s/), and nothing else", async () => {
+    const out = join(dir, "gone");
+    await cli(["render", "-i", LAB, "-o", out]);
+    writeFileSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml"), "kind: Deployment\n");
+    writeFileSync(join(out, "k8s", "notes.txt"), "mine");
+    const partial = await cli(["--json", "render", "--only", "k3s", "-i", LAB, "-o", out]);
+    expect((JSON.parse(partial.stdout) as { files: { status: string }[] }).files.map((f) => f.status)).not.toContain("removed");
+    expect(readFileSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml"), "utf8")).toBe("kind: Deployment\n");
+    const dry = await cli(["--json", "render", "--dry-run", "-i", LAB, "-o", out]);
+    expect((JSON.parse(dry.stdout) as { files: { path: string; status: string }[] }).files.filter((f) => f.status === "removed").map((f) => f.path)).toEqual(["k8s/12-deployment-edge-north-worker.yaml"]);
+    expect(statSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml")).isFile()).toBe(true);
+    const r = await cli(["--json", "render", "-i", LAB, "-o", out]);
+    expect((JSON.parse(r.stdout) as { files: { path: string; status: string }[] }).files.filter((f) => f.status !== "unchanged")).toEqual([{ path: "k8s/12-deployment-edge-north-worker.yaml", status: "removed", mode: 0, bytes: 0 }]);
+    expect(() => statSync(join(out, "k8s", "12-deployment-edge-north-worker.yaml"))).toThrow();
+    expect(readFileSync(join(out, "k8s", "notes.txt"), "utf8")).toBe("mine");
+  });
   it("writes nothing with --dry-run", async () => {
     const out = join(dir, "dry");
     const r = await cli(["render", "--dry-run", "-i", LAB, "-o", out]);
-    expect(r.stdout).toMatch(/13 would change/);
+    expect(r.stdout).toMatch(/46 would change/);
     expect(() => statSync(out)).toThrow();
   });
   it("defaults to .edgelab/artifacts beside the inventory", async () => {
@@ -184,11 +200,14 @@ describe("edgelab render", () => {
     expect(r.stderr).toMatch(/bad\.yml:64:60 .* duplicate vmid 3001/);
     expect(() => statSync(out)).toThrow();
   });
-  it("writes the cluster layout for a proxmox lab and no local-lab nginx file", async () => {
+  it("writes the cluster layout for a proxmox lab, its data plane in the cluster placement", async () => {
     const out = join(dir, "cluster");
     const r = await cli(["--json", "render", "-i", LAB, "-o", out]);
     expect(r.code).toBe(0);
-    const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+    const all = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
+    // The manifests: one file per object, k8s/<NN>-<kind>-<name>.yaml (their content: render/k8s.test.ts).
+    expect(all.filter((p) => p.startsWith("k8s/"))).toContain("k8s/12-deployment-edge-west-worker.yaml");
+    const paths = all.filter((p) => !p.startsWith("k8s/"));
     expect(paths).toEqual([
       "ansible/vars.yml",
       "cilium/bgp.yaml",
@@ -199,12 +218,22 @@ describe("edgelab render", () => {
       "k3s/lab-k3s03/config.yaml",
       "k3s/west-lab-k3s01/config.yaml",
       "lab.json",
+      "nginx/edge-east-worker.conf",
+      "nginx/edge-west-worker.conf",
+      "nginx/media-0.conf",
+      "nginx/media-1.conf",
+      "nginx/origin.conf",
+      "router/router.json",
       "routers/dc-router01.frr.conf",
       "routers/region-router01.frr.conf",
       "routers/region-router02.frr.conf",
       "summary.txt",
     ]);
-    expect(readFileSync(join(out, "summary.txt"), "utf8")).toMatch(/nginx configurations \(origin, edges\) are rendered by the deploy stage/);
+    // Service names and container ports, never a loopback address or a local-lab path.
+    const origin = readFileSync(join(out, "nginx", "origin.conf"), "utf8");
+    expect(origin).toMatch(/^\s+server media-0:8080;$/m);
+    expect(origin).toMatch(/^\s+listen 8080;$/m);
+    expect(origin).not.toMatch(/127\.0\.|\.edgelab\//);
   });
   it("selects families with --only, and refuses a family the provider does not render", async () => {
     const out = join(dir, "only");
@@ -212,10 +241,9 @@ describe("edgelab render", () => {
     const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
     expect(paths.every((p) => p.startsWith("k3s/") || p.startsWith("routers/"))).toBe(true);
     expect(paths).toHaveLength(8);
-    const nginx = await cli(["render", "--only", "nginx", "-i", LAB, "-o", out]);
-    expect(nginx.code).toBe(2);
-    expect(nginx.stderr).toMatch(/'nginx' is not a family of a proxmox lab/);
-    expect(nginx.stderr).toMatch(/deploy stage/);
+    const nginx = await cli(["--json", "render", "--only", "nginx", "-i", LAB, "-o", out]);
+    expect(nginx.code).toBe(0);
+    expect((JSON.parse(nginx.stdout) as { files: { path: string }[] }).files.map((f) => f.path).filter((p) => !/^(nginx|router)\//.test(p))).toEqual([]);
     const local = join(dir, "inventory.yml");
     writeFileSync(local, shipped("local"));
     const k3s = await cli(["render", "--only", "k3s", "-i", local, "-o", out]);

@@ -18,7 +18,7 @@ export function artifactsDir(p: PipelineContext): string {
 }
 
 function render(p: PipelineContext): Artifact[] {
-  return renderAll(p.lab, { paths: localLayout(dirname(p.location.path)).nginx });
+  return renderAll(p.lab, { paths: localLayout(dirname(p.location.path)).nginx, imageTag: packageVersion() });
 }
 
 /** Every template file's path and content: a template change re-renders. */

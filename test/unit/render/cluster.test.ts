@@ -17,7 +17,7 @@ const GOLDEN = join(ROOT, "test", "golden");
 const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
 
 function files(data: Data) {
-  return renderAll(labOf(data), { paths: fixedPaths() });
+  return renderAll(labOf(data), { paths: fixedPaths(), imageTag: "0.0.0-test" });
 }
 
 function file(data: Data, path: string): string {

@@ -14,7 +14,7 @@ const UPDATE = process.env["UPDATE_GOLDEN"] === "1";
 function render(data: Data) {
   const facts = check(data).facts;
   if (facts === undefined) throw new Error("invalid test inventory");
-  return renderAll(buildLab(facts), { paths: fixedPaths(), only: ["lab"] });
+  return renderAll(buildLab(facts), { paths: fixedPaths(), only: ["lab"], imageTag: "0.0.0-test" });
 }
 
 function golden(name: string, actual: string): void {
@@ -45,7 +45,7 @@ describe("lab artifacts", () => {
     try {
       const facts = check(data).facts;
       if (facts === undefined) throw new Error("invalid test inventory");
-      expect(renderAll(buildLab(facts), { paths: fixedPaths(), only: ["lab"], env: createEnvironment() })).toEqual(first);
+      expect(renderAll(buildLab(facts), { paths: fixedPaths(), only: ["lab"], env: createEnvironment(), imageTag: "0.0.0-test" })).toEqual(first);
     } finally {
       vi.useRealTimers();
       random.mockRestore();
