@@ -51,6 +51,8 @@ const StateSchema = z.object({
   startedAt: z.string(),
   namespaces: z.array(z.string()),
   pids: z.array(z.object({ name: z.string(), ns: z.string(), pid: z.number() })),
+  /** The data plane runs in the namespaces too (edgelab up --network netns). */
+  sites: z.boolean().optional(),
 });
 export type NetlabState = z.infer<typeof StateSchema>;
 
@@ -71,7 +73,7 @@ export function readState(dirs: NetlabDirs): NetlabState | undefined {
   return parsed.data;
 }
 
-function writeState(dirs: NetlabDirs, state: NetlabState): void {
+export function writeState(dirs: NetlabDirs, state: NetlabState): void {
   writeFileSync(stateFile(dirs), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
 }
 
