@@ -50,7 +50,16 @@ const StateSchema = z.object({
   lab: z.string(),
   startedAt: z.string(),
   namespaces: z.array(z.string()),
-  pids: z.array(z.object({ name: z.string(), ns: z.string(), pid: z.number() })),
+  pids: z.array(
+    z.object({
+      name: z.string(),
+      ns: z.string(),
+      pid: z.number(),
+      /** How to start it again (the data plane's processes: the failover test restores a site). */
+      argv: z.array(z.string()).optional(),
+      log: z.string().optional(),
+    }),
+  ),
   /** The data plane runs in the namespaces too (edgelab up --network netns). */
   sites: z.boolean().optional(),
 });

@@ -32,6 +32,8 @@ export interface StartedProcess {
   readonly name: string;
   readonly ns: string;
   readonly pid: number;
+  readonly argv: string[];
+  readonly log: string;
 }
 
 export function sitesLayout(inventoryPath: string, dirs: NetlabDirs): LocalLayout {
@@ -91,7 +93,8 @@ function logTail(file: string): string {
 
 async function startProcess(exec: NetExecutor, plan: NetlabPlan, spec: ProcessSpec, deadline: number): Promise<StartedProcess> {
   const ns = processNamespace(plan, spec);
-  const pid = exec.start(namespacedArgv(ns, spec), spec.log, spec.stdin === undefined ? undefined : { stdin: spec.stdin });
+  const argv = namespacedArgv(ns, spec);
+  const pid = exec.start(argv, spec.log, spec.stdin === undefined ? undefined : { stdin: spec.stdin });
   const probe = spec.ready;
   if (probe !== undefined) {
     for (;;) {
@@ -108,7 +111,8 @@ async function startProcess(exec: NetExecutor, plan: NetlabPlan, spec: ProcessSp
       await sleep(150);
     }
   }
-  return { name: spec.name, ns, pid };
+  // A process reading its configuration from standard input (redis) is not restarted from argv alone.
+  return { name: spec.name, ns, pid, argv: spec.stdin === undefined ? argv : [], log: spec.log };
 }
 
 /** The origin side in the DC namespace and an edge in each worker namespace, started in order, each answering before the next. */
