@@ -28,6 +28,13 @@ export const FOLLOWER_SCRIPT = join(PACKAGE_ROOT, "dist", "netlab", "follower.js
 export interface FailoverOptions {
   /** The region router whose site dies (its clients follow the stream). */
   readonly region: string;
+  /**
+   * How the site dies: `kill` — its speakers (SIGKILL), then the rest of its processes, the
+   * kernel closing their connections (the router hears the session end at once); `unplug` —
+   * everything the site sends is dropped (a zero-length queue on its link), its processes
+   * running on: the router notices when the hold timer expires, clients' connections time out.
+   */
+  readonly how?: "kill" | "unplug" | undefined;
   readonly stream: string;
   /** Seconds of normal playback before the site dies. */
   readonly beforeSeconds: number;
@@ -118,24 +125,35 @@ export async function runFailover(exec: NetExecutor, lab: Lab, inventoryPath: st
     await sleep(options.beforeSeconds * 1000);
 
     const killAt = since();
-    for (const s of site) {
-      const speaker = state.pids.find((p) => p.name === `gobgpd ${s.host}`);
-      if (speaker !== undefined) process.kill(speaker.pid, "SIGKILL");
+    const how = options.how ?? "kill";
+    if (how === "unplug") {
+      for (const s of site) await exec.run(`unplugging ${s.ns}`, ["ip", "netns", "exec", s.ns, "tc", "qdisc", "replace", "dev", "eth0", "root", "pfifo", "limit", "0"]);
+      progress(`unplugged ${site.map((s) => s.ns).join(", ")} (everything they send is dropped)`);
+    } else {
+      for (const s of site) {
+        const speaker = state.pids.find((p) => p.name === `gobgpd ${s.host}`);
+        if (speaker !== undefined) process.kill(speaker.pid, "SIGKILL");
+      }
+      progress(`killed the speakers of ${siteHosts.join(", ")}`);
     }
-    progress(`killed the speakers of ${siteHosts.join(", ")}`);
-    const withdrawn = until(`the route of ${options.region} leaving the site`, 30_000, async () => !viaSite(await routeOf(exec, router.ns, plan.serviceIp)));
+    const withdrawn = until(`the route of ${options.region} leaving the site`, 60_000, async () => !viaSite(await routeOf(exec, router.ns, plan.serviceIp)));
     // Awaited below, after the edges are killed; this only keeps a failure meanwhile from counting as unhandled.
     withdrawn.catch(() => undefined);
-    await sleep(options.edgeDelaySeconds * 1000);
-    for (const s of site) await killNamespace(exec, s.ns);
-    progress(`killed everything else in ${site.map((s) => s.ns).join(", ")}`);
+    if (how === "kill") {
+      await sleep(options.edgeDelaySeconds * 1000);
+      for (const s of site) await killNamespace(exec, s.ns);
+      progress(`killed everything else in ${site.map((s) => s.ns).join(", ")}`);
+    }
     const withdrawnSeconds = await withdrawn;
-    progress(`${options.region} routes ${plan.serviceIp} away from the site ${withdrawnSeconds.toFixed(1)} s after the speakers died`);
+    progress(`${options.region} routes ${plan.serviceIp} away from the site ${withdrawnSeconds.toFixed(1)} s after it died`);
     await sleep(options.outageSeconds * 1000);
 
     // The site comes back: its edges, then its speakers (as a node's pods come back before Cilium announces).
     const restoreAt = since();
-    for (const s of site) {
+    if (how === "unplug") {
+      for (const s of site) await exec.run(`plugging ${s.ns} back in`, ["ip", "netns", "exec", s.ns, "tc", "qdisc", "del", "dev", "eth0", "root"]);
+    }
+    for (const s of how === "kill" ? site : []) {
       const edge = state.pids.find((p) => p.name === `edge-${s.host}`);
       if (edge?.argv === undefined || edge.log === undefined) throw new EdgelabError(`failover: no way to restart edge-${s.host}`, { hint: "The lab's state file predates this edgelab; run edgelab up --network netns again." });
       for (const socket of [join(layout.nginx.run, `edge-${s.host}.sock`), statusSocket(layout.nginx, `edge-${s.host}`)]) rmSync(socket, { force: true });
@@ -147,7 +165,7 @@ export async function runFailover(exec: NetExecutor, lab: Lab, inventoryPath: st
       if (speaker !== undefined) speaker.pid = speakerPid;
       writeState(dirs, state);
     }
-    const returnSeconds = await until(`the route of ${options.region} back to the site`, 30_000, async () => {
+    const returnSeconds = await until(`the route of ${options.region} back to the site`, 60_000, async () => {
       const route = await routeOf(exec, router.ns, plan.serviceIp);
       return siteAddresses.every((a) => route.includes(`via ${a} `));
     });
