@@ -46,7 +46,7 @@ export function localExecutor(): NetExecutor {
           if (error === null) resolve({ stdout, stderr });
           else {
             const code = typeof error.code === "number" || typeof error.code === "string" ? error.code : undefined;
-            const hint = error.code === "ENOENT" ? `${file} is not installed: run scripts/setup.sh (Debian packages iproute2, frr, gobgpd).` : undefined;
+            const hint = error.code === "ENOENT" ? `${file} is not installed: run scripts/setup.sh (Debian packages iproute2, frr, gobgpd, curl).` : undefined;
             reject(new NetlabExecError(step, argv, code, `${stderr}${stderr === "" ? error.message : ""}`, hint));
           }
         });
