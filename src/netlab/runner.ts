@@ -245,12 +245,16 @@ export async function bringUp(exec: NetExecutor, lab: Lab, plan: NetlabPlan, dir
       await startRouter(exec, lab, plan, dirs, router, env);
       progress(`${router.name}: zebra + bgpd in ${router.ns}`);
     }
-    for (const speaker of plan.speakers) {
-      const pid = await startSpeaker(exec, lab, plan, dirs, speaker);
-      state.pids.push({ name: `gobgpd ${speaker.host}`, ns: speaker.ns, pid });
-      writeState(dirs, state);
-      progress(`${speaker.host}: gobgpd in ${speaker.ns} announces ${plan.serviceIp}/32`);
-    }
+    // All at once: gobgpd 3.x opens its first session 5–10 s after it starts (its connect-retry
+    // interval is at least 5 s), so the speakers' waits overlap instead of adding up.
+    await Promise.all(
+      plan.speakers.map(async (speaker) => {
+        const pid = await startSpeaker(exec, lab, plan, dirs, speaker);
+        state.pids.push({ name: `gobgpd ${speaker.host}`, ns: speaker.ns, pid });
+        writeState(dirs, state);
+        progress(`${speaker.host}: gobgpd in ${speaker.ns} announces ${plan.serviceIp}/32`);
+      }),
+    );
   } catch (error) {
     // Nothing half-made stays behind.
     await destroyTopology(exec, plan.prefix).catch(() => undefined);
