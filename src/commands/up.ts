@@ -12,6 +12,7 @@ import { isStageName, STAGE_ORDER, type NetworkMode, type StageName } from "../p
 import { allStages } from "../pipeline/stages/index.js";
 import { localOutputs, type LocalOutputs } from "../pipeline/stages/local.js";
 import type { Context } from "../context.js";
+import { planFor } from "../netlab/index.js";
 import { println, type App } from "./app.js";
 import { tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
 
@@ -134,7 +135,11 @@ Examples:
       const selection = parseSelection(options);
       const network = networkMode(options.network);
       const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint), network });
-      if (network === "netns" && base.lab.provider !== "local") throw new UsageError(`--network netns runs a provider local lab; this inventory's provider is ${base.lab.provider}`, "Use a provider local inventory with cilium.bgp (inventories/netlab.yml), or edgelab netlab up for the routing half of any inventory.");
+      if (network === "netns") {
+        if (base.lab.provider !== "local") throw new UsageError(`--network netns runs a provider local lab; this inventory's provider is ${base.lab.provider}`, "Use a provider local inventory with cilium.bgp (inventories/netlab.yml), or edgelab netlab up for the routing half of any inventory.");
+        // The network lab's topology is checked before any stage runs (no cilium.bgp, no DC router, ...).
+        planFor({ lab: base.lab, inventoryPath: base.location.path });
+      }
       const { exitCode, urls } = await runStages(app, base, { command: "up", selection, dryRun: options.dryRun === true, force: options.force === true });
       app.exitCode = exitCode;
       if (exitCode === 0 && options.dryRun !== true && !ctx.options.json) printUrls(ctx, s, urls);

@@ -29,6 +29,15 @@ describe("edgelab up --network", () => {
     expect(r.stderr).toContain("inventories/netlab.yml");
   });
 
+  it("refuses an inventory without BGP peers, naming what to set, before any stage runs", async () => {
+    cpSync(join(ROOT, "inventories", "local.yml"), join(dir, "local.yml"));
+    const r = await cli(["up", "-i", join(dir, "local.yml"), "--network", "netns"], { cwd: dir, env: { PATH: process.env["PATH"] } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("the inventory has no cilium.bgp");
+    expect(r.stderr).toContain("set its local_asn and peers");
+    expect(r.stderr).not.toContain("validate");
+  });
+
   it("refuses a mode it does not know", async () => {
     const r = await cli(["up", "-i", join(ROOT, "inventories", "netlab.yml"), "--network", "vxlan"], { cwd: dir, env: { PATH: process.env["PATH"] } });
     expect(r.code).toBe(2);
