@@ -83,7 +83,7 @@ describe.runIf(root)("the lab in the network lab (root)", () => {
     const originLog = readFileSync(join(sitesLayout(inventoryPath, dirs).nginx.logs, "origin.access.log"), "utf8");
     for (const address of ["198.18.1.41", "198.18.1.43", "198.18.2.42"]) expect(originLog).toContain(address);
     // Nothing of the lab is in the host's namespace.
-    expect(hostAddresses()).not.toContain(plan.serviceIp);
+    expect(hostAddresses()).not.toContain(`inet ${plan.serviceIp}/32`);
     expect(hostRoutes()).not.toMatch(/198\.18\.[0-3]\.\d+\/24|198\.19\./);
   });
 
