@@ -8,6 +8,9 @@ import { defineConfig } from "vitest/config";
 // time, after the other tests, so they neither compete with each other for the CPU nor slow
 // the timing-sensitive tests down.
 const HOSTS = "test/integration/hosts-*.test.ts";
+// The network lab's files (root: namespaces, FRR, gobgpd, nginx) run one at a time, after the
+// others, for the same reason; each removes everything it made.
+const NETLAB = "test/integration/netlab*.test.ts";
 
 export default defineConfig({
   test: {
@@ -19,11 +22,15 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "main", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], exclude: [HOSTS] },
+        test: { name: "main", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], exclude: [HOSTS, NETLAB] },
       },
       {
         extends: true,
         test: { name: "hosts", include: [HOSTS], fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+      {
+        extends: true,
+        test: { name: "netlab", include: [NETLAB], fileParallelism: false, sequence: { groupOrder: 2 } },
       },
     ],
   },

@@ -18,7 +18,7 @@ EDGELAB_APT_PACKAGES=(
   ansible ansible-lint
   openssh-client openssh-server iproute2 strace
   ca-certificates chromium wrk time
-  frr gobgpd
+  frr gobgpd curl
   bind9 bind9-dnsutils
   # Test hosts: their root filesystem, the containers, mkfs/blkid for the storage tests.
   mmdebstrap systemd-container e2fsprogs

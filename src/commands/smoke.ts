@@ -9,7 +9,9 @@ import { dashPath, hlsPath } from "../providers/local/plan.js";
 import { findProgram } from "../providers/local/preflight.js";
 import { localSmokeTarget } from "../smoke/local-target.js";
 import { junit, summary } from "../smoke/report.js";
-import { runSmoke, type SmokeTarget } from "../smoke/run.js";
+import { runSmoke, type CheckResult, type SmokeTarget } from "../smoke/run.js";
+import { netlabSitesRunning, netlabSmoke } from "../netlab/index.js";
+import { resolveInventory } from "../pipeline/inventory-file.js";
 import { println, type App } from "./app.js";
 
 interface SmokeOptions {
@@ -33,6 +35,11 @@ export function smokeCommand(app: App): Command {
     .addHelpText(
       "after",
       `
+A lab started with --network netns is checked in its namespaces instead (root): every BGP
+session Established, the service /32 on each region router from its own site (eBGP, best) and
+the other region (iBGP), and HLS through the service address from each region's client
+namespace, served by that region's own edge (read from the edges' access logs).
+
 For the local lab, each stream's state comes first (from the stream-key router, as in edgelab
 status): a stream waiting for its publisher (your own encoder not connected yet) is reported as
 such, not as a failure, and not checked further; a stalled stream fails.
@@ -42,32 +49,41 @@ Exit status: 0 when every check passes, 1 when any fails.
 Examples:
   $ edgelab smoke                                   # the local lab of the inventory
   $ edgelab smoke --junit smoke.xml --json
-  $ edgelab smoke --edge http://live.example.com --stream live`,
+  $ edgelab smoke --edge http://live.example.com --stream live
+  $ sudo edgelab smoke -i inventories/netlab.yml    # a lab started with --network netns`,
     )
     .action(async (options: SmokeOptions, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const maxLag = Number(options.maxLag);
       if (!Number.isFinite(maxLag) || maxLag <= 0) throw new UsageError(`--max-lag must be a positive number of seconds, got '${options.maxLag}'`);
-      const { lab } = loadLab(ctx);
+      const location = resolveInventory(ctx);
+      const { lab } = loadLab(ctx, location);
+      const netlabTarget = { lab, inventoryPath: location.path };
+      const inNamespaces = options.edge === undefined && (await netlabSitesRunning(netlabTarget));
       const names = options.stream ?? lab.streams.map((x) => x.name);
       for (const name of names) if (!lab.streams.some((x) => x.name === name)) throw new UsageError(`stream '${name}' is not in the inventory`, `Streams: ${lab.streams.map((x) => x.name).join(", ")}.`);
-      const target: SmokeTarget =
-        options.edge === undefined
-          ? { ...(await localSmokeTarget(lab, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })), ...(options.origin !== undefined ? { origin: options.origin } : {}), ...(options.ingest !== undefined ? { ingest: options.ingest } : {}) }
-          : {
-              edges: options.edge.map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, "") })),
-              origin: options.origin,
-              ingest: options.ingest,
-              streams: names.map((name) => ({ name, hlsPath: hlsPath(lab, name), dashPath: dashPath(lab, name) })),
-              ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
-              ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
-              maxLagSeconds: maxLag,
-              states: undefined,
-            };
-      const results = await runSmoke(target, (line) => {
+      const progress = (line: string): void => {
         if (!ctx.options.json) println(ctx.stderr, s.dim(`  ${line}`));
-      });
+      };
+      let results: CheckResult[];
+      if (inNamespaces) results = await netlabSmoke(netlabTarget, progress);
+      else {
+        const target: SmokeTarget =
+          options.edge === undefined
+            ? { ...(await localSmokeTarget(lab, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })), ...(options.origin !== undefined ? { origin: options.origin } : {}), ...(options.ingest !== undefined ? { ingest: options.ingest } : {}) }
+            : {
+                edges: options.edge.map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, "") })),
+                origin: options.origin,
+                ingest: options.ingest,
+                streams: names.map((name) => ({ name, hlsPath: hlsPath(lab, name), dashPath: dashPath(lab, name) })),
+                ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
+                ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
+                maxLagSeconds: maxLag,
+                states: undefined,
+              };
+        results = await runSmoke(target, progress);
+      }
       const { passed, failed } = summary(results);
       if (options.junit !== undefined) writeFileSync(resolve(ctx.cwd, options.junit), junit(results));
       if (ctx.options.json) {

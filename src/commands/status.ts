@@ -12,9 +12,26 @@ import { apiVipReport, sshConnector, type VipReport } from "../pipeline/api-vip.
 import { HostAccess } from "../pipeline/host-access.js";
 import { Journal } from "../pipeline/journal.js";
 import type { Lab } from "../model/lab.js";
+import { netlabLabStatus, netlabPresent, type NetlabLabStatus } from "../netlab/index.js";
+import { mappingTable } from "../netlab/mermaid.js";
 import { table, type Style } from "../output.js";
 import { EXIT_FAILED, UsageError } from "../errors.js";
 import { println, type App } from "./app.js";
+
+/** The inventory's network lab, when one is there (a BGP inventory whose lab ran with --network netns or netlab up). */
+async function networkStatus(ctx: Context, location: InventoryLocation): Promise<NetlabLabStatus | undefined> {
+  let lab;
+  try {
+    lab = loadLab(ctx, location).lab;
+  } catch (error) {
+    // The loopback lab's status needs no valid inventory: say why the network lab is not looked at.
+    if (!ctx.options.json) println(ctx.stderr, `  not checking for a network lab: ${(error as Error).message.split("\n")[0] ?? ""}`);
+    return undefined;
+  }
+  if (lab.cilium.bgp === undefined || lab.cilium.lbPool.length === 0) return undefined;
+  const target = { lab, inventoryPath: location.path };
+  return (await netlabPresent(target)) ? netlabLabStatus(target) : undefined;
+}
 
 /** The private key for SSH to a cluster's servers: --ssh-key, $EDGELAB_SSH_KEY, else the usual files in ~/.ssh. */
 function sshKeyPath(ctx: Context, option: string | undefined): string {
@@ -91,6 +108,10 @@ Stream states (from the stream-key router, shared with its /healthz and with edg
   stalled                 was live (or its publisher is connected) and the playlist stopped
                           advancing for 3 target durations (a failure)
 
+A lab started with --network netns shows its network lab instead: the namespaces, what each
+stands for, the processes in them (pid, alive) and the address mapping from the inventory's
+ranges into 198.18.0.0/15.
+
 Exit status: 0 when every process runs and answers and no stream is stalled, 1 otherwise.
 
 A cluster lab (provider proxmox): the API endpoint, and with k3s.api_vip held by keepalived, each
@@ -107,6 +128,22 @@ Examples:
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const location = resolveInventory(ctx);
+      const network = await networkStatus(ctx, location);
+      if (network !== undefined) {
+        const healthy = network.running && network.processes.every((p) => p.alive);
+        if (ctx.options.json) {
+          println(ctx.stdout, JSON.stringify({ inventory: location.display, network: "netns", running: network.running, healthy, prefix: network.plan.prefix, serviceIp: network.plan.serviceIp, map: network.plan.map.blocks, namespaces: network.plan.namespaces.map((n) => ({ name: n.name, role: n.role, stands: n.stands, up: network.namespaces.includes(n.name) })), processes: network.processes }));
+        } else {
+          println(ctx.stdout, `network lab ${network.plan.prefix}: ${network.namespaces.length} namespaces since ${network.startedAt ?? "?"}; service address ${network.plan.serviceIp}`);
+          println(ctx.stdout, table([["NAMESPACE", "ROLE", "STANDS FOR", "UP"].map((h) => s.bold(h)), ...network.plan.namespaces.map((n) => [n.name, n.role, n.stands, network.namespaces.includes(n.name) ? s.green("yes") : s.red("no")])]));
+          println(ctx.stdout);
+          println(ctx.stdout, table([["PROCESS", "NAMESPACE", "PID", "STATUS"].map((h) => s.bold(h)), ...network.processes.map((p) => [p.name, p.ns, String(p.pid), p.alive ? s.green("running") : s.red("dead")])]));
+          println(ctx.stdout, `\nAddress mapping (the inventory's ranges are never used):\n${mappingTable(network.plan)}`);
+          println(ctx.stdout, s.dim(`Routers: vtysh --vty_socket .edgelab/netlab/r<n> -c 'show bgp ipv4 unicast' (root); see docs/network-lab.md.`));
+        }
+        if (!healthy) app.exitCode = EXIT_FAILED;
+        return;
+      }
       const { lab } = loadLab(ctx, location);
       if (lab.provider !== "local") {
         if (!(await clusterStatus(ctx, s, location, lab, options.sshKey))) app.exitCode = EXIT_FAILED;

@@ -8,10 +8,11 @@ import { style, table, type Style } from "../output.js";
 import { loadPipeline } from "../pipeline/context.js";
 import { JsonReporter, LineReporter, TtyReporter, type Reporter } from "../pipeline/events.js";
 import { processInterrupts, runPipeline, type PipelineBase, type RunRequest, type Selection } from "../pipeline/runner.js";
-import { isStageName, STAGE_ORDER, type StageName } from "../pipeline/stage.js";
+import { isStageName, STAGE_ORDER, type NetworkMode, type StageName } from "../pipeline/stage.js";
 import { allStages } from "../pipeline/stages/index.js";
 import { localOutputs, type LocalOutputs } from "../pipeline/stages/local.js";
 import type { Context } from "../context.js";
+import { planFor } from "../netlab/index.js";
 import { println, type App } from "./app.js";
 import { tlsFingerprintFlag, tlsFingerprintOption } from "./provision.js";
 
@@ -77,6 +78,12 @@ export function printUrls(ctx: Context, s: Style, out: LocalOutputs): void {
   println(ctx.stdout, `\nNext: edgelab status · edgelab smoke · edgelab down`);
 }
 
+/** --network, parsed once. */
+export function networkMode(value: string): NetworkMode {
+  if (value === "loopback" || value === "netns") return value;
+  throw new UsageError(`--network must be loopback or netns, got '${value}'`);
+}
+
 export function upCommand(app: App): Command {
   return new Command("up")
     .description("bring the lab up: run its stages in order, skipping what has not changed")
@@ -86,6 +93,7 @@ export function upCommand(app: App): Command {
     .option("--dry-run", "say what each stage would change; change nothing")
     .option("--force", "run the selected stages even if their inputs did not change")
     .addOption(new Option("--timeout <seconds>", "how long a stage may wait for the lab to become ready").default("120"))
+    .addOption(new Option("--network <mode>", "provider local: run the lab on loopback, or in network namespaces behind FRR routers with the edges on the BGP-announced service address (root; see docs/network-lab.md)").choices(["loopback", "netns"]).default("loopback"))
     .option("--no-wait-ssh", "provider proxmox: do not wait for SSH on the new VMs")
     .addOption(tlsFingerprintOption())
     .addHelpText(
@@ -95,6 +103,12 @@ Stages, in order: ${STAGE_ORDER.join(" → ")}.
 Provider local runs validate → render → local → smoke: redis, the media servers, the stream-key
 router and its nginx, one edge per worker and a test source per stream, as supervised processes
 on loopback (no root needed). Provider proxmox runs the cluster stages.
+
+--network netns (provider local, root; the inventory needs cilium.bgp and cilium.lb_pool) runs
+the same processes in the network lab instead: FRR routers running the rendered router
+configurations, a GoBGP speaker per worker announcing the service address, the origin side in
+the DC namespace, each worker's edge on the service address, a client namespace per region.
+Addresses are mapped into 198.18.0.0/15. edgelab down removes every namespace it made.
 
 Each stage records the hashes of its inputs in .edgelab/journal/<lab>.json. Running up again
 skips every stage whose inputs did not change (and whose systems still hold what it made), and
@@ -110,15 +124,22 @@ Examples:
   $ edgelab up --from render --to local
   $ edgelab up --only smoke
   $ edgelab up --json > events.ndjson
+  $ sudo edgelab up -i inventories/netlab.yml --network netns
   $ edgelab status && edgelab smoke && edgelab down`,
     )
-    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string }, cmd: Command) => {
+    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string; network: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const timeoutSeconds = Number(options.timeout);
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
       const selection = parseSelection(options);
-      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint) });
+      const network = networkMode(options.network);
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint), network });
+      if (network === "netns") {
+        if (base.lab.provider !== "local") throw new UsageError(`--network netns runs a provider local lab; this inventory's provider is ${base.lab.provider}`, "Use a provider local inventory with cilium.bgp (inventories/netlab.yml), or edgelab netlab up for the routing half of any inventory.");
+        // The network lab's topology is checked before any stage runs (no cilium.bgp, no DC router, ...).
+        planFor({ lab: base.lab, inventoryPath: base.location.path });
+      }
       const { exitCode, urls } = await runStages(app, base, { command: "up", selection, dryRun: options.dryRun === true, force: options.force === true });
       app.exitCode = exitCode;
       if (exitCode === 0 && options.dryRun !== true && !ctx.options.json) printUrls(ctx, s, urls);

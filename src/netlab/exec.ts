@@ -29,8 +29,11 @@ export interface RunResult {
 export interface NetExecutor {
   /** Runs argv to completion; throws NetlabExecError naming `step` when it fails. */
   run(step: string, argv: readonly string[], options?: { readonly timeoutMs?: number }): Promise<RunResult>;
-  /** Starts a long-running process detached (it outlives edgelab), output to `log`; returns its pid. */
-  start(argv: readonly string[], log: string): number;
+  /**
+   * Starts a long-running process detached (it outlives edgelab), output to `log`; returns its
+   * pid. `stdin`: a file given as its standard input (a configuration holding a secret).
+   */
+  start(argv: readonly string[], log: string, options?: { readonly stdin?: string }): number;
 }
 
 export function localExecutor(): NetExecutor {
@@ -43,23 +46,25 @@ export function localExecutor(): NetExecutor {
           if (error === null) resolve({ stdout, stderr });
           else {
             const code = typeof error.code === "number" || typeof error.code === "string" ? error.code : undefined;
-            const hint = error.code === "ENOENT" ? `${file} is not installed: run scripts/setup.sh (Debian packages iproute2, frr, gobgpd).` : undefined;
+            const hint = error.code === "ENOENT" ? `${file} is not installed: run scripts/setup.sh (Debian packages iproute2, frr, gobgpd, curl).` : undefined;
             reject(new NetlabExecError(step, argv, code, `${stderr}${stderr === "" ? error.message : ""}`, hint));
           }
         });
       });
     },
-    start(argv, log) {
+    start(argv, log, options) {
       const [file, ...args] = argv;
       if (file === undefined) throw new Error("empty argv");
       const fd = openSync(log, "a", 0o600);
+      const input = options?.stdin === undefined ? undefined : openSync(options.stdin, "r");
       try {
-        const child = spawn(file, args, { detached: true, stdio: ["ignore", fd, fd] });
+        const child = spawn(file, args, { detached: true, stdio: [input ?? "ignore", fd, fd] });
         child.unref();
         if (child.pid === undefined) throw new NetlabExecError(`starting ${file}`, argv, undefined, "no pid (the program could not be started)");
         return child.pid;
       } finally {
         closeSync(fd);
+        if (input !== undefined) closeSync(input);
       }
     },
   };

@@ -50,7 +50,18 @@ const StateSchema = z.object({
   lab: z.string(),
   startedAt: z.string(),
   namespaces: z.array(z.string()),
-  pids: z.array(z.object({ name: z.string(), ns: z.string(), pid: z.number() })),
+  pids: z.array(
+    z.object({
+      name: z.string(),
+      ns: z.string(),
+      pid: z.number(),
+      /** How to start it again (the data plane's processes: the failover test restores a site). */
+      argv: z.array(z.string()).optional(),
+      log: z.string().optional(),
+    }),
+  ),
+  /** The data plane runs in the namespaces too (edgelab up --network netns). */
+  sites: z.boolean().optional(),
 });
 export type NetlabState = z.infer<typeof StateSchema>;
 
@@ -71,7 +82,7 @@ export function readState(dirs: NetlabDirs): NetlabState | undefined {
   return parsed.data;
 }
 
-function writeState(dirs: NetlabDirs, state: NetlabState): void {
+export function writeState(dirs: NetlabDirs, state: NetlabState): void {
   writeFileSync(stateFile(dirs), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
 }
 
@@ -234,12 +245,16 @@ export async function bringUp(exec: NetExecutor, lab: Lab, plan: NetlabPlan, dir
       await startRouter(exec, lab, plan, dirs, router, env);
       progress(`${router.name}: zebra + bgpd in ${router.ns}`);
     }
-    for (const speaker of plan.speakers) {
-      const pid = await startSpeaker(exec, lab, plan, dirs, speaker);
-      state.pids.push({ name: `gobgpd ${speaker.host}`, ns: speaker.ns, pid });
-      writeState(dirs, state);
-      progress(`${speaker.host}: gobgpd in ${speaker.ns} announces ${plan.serviceIp}/32`);
-    }
+    // All at once: gobgpd 3.x opens its first session 5–10 s after it starts (its connect-retry
+    // interval is at least 5 s), so the speakers' waits overlap instead of adding up.
+    await Promise.all(
+      plan.speakers.map(async (speaker) => {
+        const pid = await startSpeaker(exec, lab, plan, dirs, speaker);
+        state.pids.push({ name: `gobgpd ${speaker.host}`, ns: speaker.ns, pid });
+        writeState(dirs, state);
+        progress(`${speaker.host}: gobgpd in ${speaker.ns} announces ${plan.serviceIp}/32`);
+      }),
+    );
   } catch (error) {
     // Nothing half-made stays behind.
     await destroyTopology(exec, plan.prefix).catch(() => undefined);

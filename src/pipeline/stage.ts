@@ -63,7 +63,14 @@ export interface PipelineOptions {
   readonly waitSsh: boolean;
   /** --tls-fingerprint for the Proxmox API (normalized), over the environment and the inventory. */
   readonly tlsFingerprint?: string | undefined;
+  /**
+   * Provider local: where the lab's processes run — on loopback (the default) or in the network
+   * lab's namespaces behind FRR routers, edges on the BGP-announced service address (`netns`, root).
+   */
+  readonly network?: NetworkMode | undefined;
 }
+
+export type NetworkMode = "loopback" | "netns";
 
 /** A line of progress: per host when `host` is set (a sub-row on a terminal). */
 export interface StepReport {

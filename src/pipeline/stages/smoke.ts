@@ -3,6 +3,7 @@
  * it changed since it last passed; on a converged lab it is not repeated (`edgelab smoke` checks
  * on demand).
  */
+import { netlabSitesRunning, netlabSmoke } from "../../netlab/index.js";
 import { localSmokeTarget } from "../../smoke/local-target.js";
 import { summary } from "../../smoke/report.js";
 import { runSmoke } from "../../smoke/run.js";
@@ -16,10 +17,16 @@ export const smokeStage: Stage = {
 
   inputs: (p) => {
     const before = STAGE_ORDER.slice(0, STAGE_ORDER.indexOf("smoke"));
-    return { changedAt: before.map((s) => `${s}:${p.lastChanged.get(s) ?? ""}`), streams: p.lab.streams.map((s) => s.name) };
+    return { changedAt: before.map((s) => `${s}:${p.lastChanged.get(s) ?? ""}`), streams: p.lab.streams.map((s) => s.name), network: p.options.network ?? "loopback" };
   },
   apply: async (run) => {
-    const results = await runSmoke(await localSmokeTarget(run.p.lab, run.p.ctx.env["PATH"], { maxLagSeconds: 1 }), (message) => run.step({ message }));
+    const progress = (message: string): void => run.step({ message });
+    const target = { lab: run.p.lab, inventoryPath: run.p.location.path };
+    // The lab runs in the network lab's namespaces (this run's --network netns, or an earlier one's).
+    const inNamespaces = run.p.options.network === "netns" || (await netlabSitesRunning(target));
+    const results = inNamespaces
+      ? await netlabSmoke(target, progress)
+      : await runSmoke(await localSmokeTarget(run.p.lab, run.p.ctx.env["PATH"], { maxLagSeconds: 1 }), progress);
     const { passed, failed } = summary(results);
     if (failed > 0) {
       const first = results.filter((r) => !r.ok).slice(0, 3).map((r) => `${r.check}${r.stream !== undefined ? ` ${r.stream}` : ""}${r.edge !== undefined ? ` @${r.edge}` : ""}: ${r.value}`);

@@ -213,9 +213,15 @@ function generated(ctx: Pick<LocalLabContext, "inventoryPath" | "env">, layout: 
 
 export function planLocalLab(ctx: LocalLabContext, fresh: boolean): { plan: LocalPlan; plane: DataPlane; layout: LocalLayout } {
   requireLocal(ctx.lab);
+  return planLabProcesses(ctx, fresh, localDataPlane(ctx.lab), labLayout(ctx.inventoryPath));
+}
+
+/**
+ * The lab's files and processes for a placement (a data plane and a layout): the local lab's
+ * loopback placement, or the network lab's namespace placement (src/netlab/dataplane.ts).
+ */
+export function planLabProcesses(ctx: Pick<LocalLabContext, "inventoryPath" | "lab" | "env">, fresh: boolean, plane: DataPlane, layout: LocalLayout): { plan: LocalPlan; plane: DataPlane; layout: LocalLayout } {
   const programs = requirePrograms(LOCAL_REQUIREMENTS, ctx.env["PATH"]);
-  const layout = labLayout(ctx.inventoryPath);
-  const plane = localDataPlane(ctx.lab);
   const keys = new Map<string, string>();
   for (const stream of ctx.lab.streams) if (publisherOf(stream) !== "pull") keys.set(stream.name, streamKey(ctx, layout, stream));
   const plan = buildLocalPlan({
@@ -267,7 +273,8 @@ export function workerUser(inventoryDir: string): string | undefined {
   return reachableByOthers(inventoryDir) && nobody() !== undefined ? undefined : "root";
 }
 
-function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
+/** Writes the plan's directories, log files and files; true when a file changed. */
+export function writePlan(plan: LocalPlan, layout: LocalLayout): boolean {
   for (const dir of plan.dirs) mkdirSync(dir, { recursive: true });
   for (const dir of plan.privateDirs) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
