@@ -63,6 +63,17 @@ export interface PipelineOptions {
   readonly waitSsh: boolean;
   /** --tls-fingerprint for the Proxmox API (normalized), over the environment and the inventory. */
   readonly tlsFingerprint?: string | undefined;
+  /** How the deploy stage reaches the cluster (`edgelab deploy` flags); defaults when absent. */
+  readonly kube?: KubeOptions | undefined;
+}
+
+export interface KubeOptions {
+  /** --kubeconfig: else $KUBECONFIG, .edgelab/kubeconfig beside the inventory, ~/.kube/config. */
+  readonly kubeconfig?: string | undefined;
+  /** --context: else the context named after the lab when there is one, else the current one. */
+  readonly context?: string | undefined;
+  /** --force-conflicts: take over fields another field manager owns. */
+  readonly forceConflicts: boolean;
 }
 
 /** A line of progress: per host when `host` is set (a sub-row on a terminal). */

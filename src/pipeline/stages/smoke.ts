@@ -3,23 +3,33 @@
  * it changed since it last passed; on a converged lab it is not repeated (`edgelab smoke` checks
  * on demand).
  */
+import { EdgelabError } from "../../errors.js";
+import { clusterSmokeTarget } from "../../smoke/cluster-target.js";
 import { localSmokeTarget } from "../../smoke/local-target.js";
 import { summary } from "../../smoke/report.js";
 import { runSmoke } from "../../smoke/run.js";
-import { STAGE_ORDER, type Stage } from "../stage.js";
+import type { SmokeTarget } from "../../smoke/run.js";
+import { STAGE_ORDER, type PipelineContext, type Stage } from "../stage.js";
+import { deployOutputs } from "./deploy.js";
+
+/** The local lab's processes, or a cluster lab's Ingress and RTMP Service as the deploy stage found them. */
+async function target(p: PipelineContext): Promise<SmokeTarget> {
+  if (p.lab.provider === "local") return localSmokeTarget(p.lab, p.ctx.env["PATH"], { maxLagSeconds: 1 });
+  const e = deployOutputs(p.outputs.get("deploy"));
+  if (e === undefined) throw new EdgelabError("the deploy stage has not recorded the Ingress' address", { hint: "Run edgelab deploy (or edgelab up --from deploy) first." });
+  return clusterSmokeTarget(p.lab, { ingressIp: e.ingressIp, host: e.host, rtmp: e.rtmpIp === undefined ? undefined : { ip: e.rtmpIp, port: e.rtmpPort ?? 1935 } }, p.ctx.env["PATH"], { maxLagSeconds: 1 });
+}
 
 export const smokeStage: Stage = {
   name: "smoke",
   title: "delivery checks per stream and edge",
-  // A cluster lab's smoke targets the Ingress the deploy stage publishes (not in this version).
-  implementedFor: ["local"],
 
   inputs: (p) => {
     const before = STAGE_ORDER.slice(0, STAGE_ORDER.indexOf("smoke"));
     return { changedAt: before.map((s) => `${s}:${p.lastChanged.get(s) ?? ""}`), streams: p.lab.streams.map((s) => s.name) };
   },
   apply: async (run) => {
-    const results = await runSmoke(await localSmokeTarget(run.p.lab, run.p.ctx.env["PATH"], { maxLagSeconds: 1 }), (message) => run.step({ message }));
+    const results = await runSmoke(await target(run.p), (message) => run.step({ message }));
     const { passed, failed } = summary(results);
     if (failed > 0) {
       const first = results.filter((r) => !r.ok).slice(0, 3).map((r) => `${r.check}${r.stream !== undefined ? ` ${r.stream}` : ""}${r.edge !== undefined ? ` @${r.edge}` : ""}: ${r.value}`);
