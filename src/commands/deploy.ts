@@ -67,7 +67,7 @@ Examples:
         throw new UsageError(`edgelab deploy deploys a cluster lab; ${base.location.display} is a ${base.lab.provider} lab`, "The local lab runs on this machine: edgelab up.");
       }
       const only: StageName[] = ["render", "deploy", ...(options.dns ? (["dns"] as const) : []), ...(options.smoke && options.dryRun !== true ? (["smoke"] as const) : [])];
-      const { exitCode } = await runStages(app, base, { command: "up", selection: { only }, dryRun: options.dryRun === true, force: false });
+      const { exitCode } = await runStages(app, base, { command: "up", invokedAs: "deploy", selection: { only }, dryRun: options.dryRun === true, force: false });
       app.exitCode = exitCode;
       if (exitCode === 0 && options.dryRun === true && !ctx.options.json) println(ctx.stderr, "Dry run: the API server checked every object; nothing was written.");
     });

@@ -48,9 +48,10 @@ export const dnsStage: Stage = {
     return now.length === 1 && now[0] === want ? undefined : `${d.name} answers ${now.length === 0 ? "nothing" : now.join(", ")}, not ${want}`;
   },
   plan: (p) => {
-    const e = endpoints(p);
+    const e = deployOutputs(p.outputs.get("deploy"));
     const d = p.lab.dns;
-    return Promise.resolve({ changes: [d?.server === undefined ? `print the hosts line ${hostsLine(e.host, e.ingressIp)}` : `${d.name} A ${e.ingressIp} on ${d.server}:${d.port} (RFC 2136, key ${d.tsig?.name ?? "?"})`] });
+    const ip = e?.ingressIp ?? "<the Ingress' address, once deploy has it>";
+    return Promise.resolve({ changes: [d?.server === undefined ? `print the hosts line for ${d?.name ?? e?.host ?? "the Ingress' host"} → ${ip}` : `${d.name} A ${ip} on ${d.server}:${d.port} (RFC 2136, key ${d.tsig?.name ?? "?"})`] });
   },
   apply: async (run): Promise<StageOutcome> => {
     const p = run.p;
