@@ -3,57 +3,17 @@
  * (test/helpers/kube-apiserver-standin.ts) over verified HTTPS, with the fixture manifests of
  * test/fixtures/k8s-deploy/ placed where `edgelab render` writes a cluster lab's k8s/ files.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cli, type CliResult } from "../helpers/cli.js";
 import { events, stageResult } from "../helpers/events.js";
-import { labData, localData, vars, type Data } from "../helpers/inventory.js";
+import { clusterLab, REGISTRY_PASSWORD, type ClusterLab } from "../helpers/cluster-deploy.js";
+import { localData } from "../helpers/inventory.js";
 import { startKubeApiserverStandin, type KubeApiserverStandin } from "../helpers/kube-apiserver-standin.js";
 
-const FIXTURES = new URL("../fixtures/k8s-deploy/", import.meta.url).pathname;
 const NS = "edgelab";
-export const REGISTRY_PASSWORD = "registry-pass-5b0d2e7f91c4";
-
-export interface ClusterLab {
-  readonly dir: string;
-  readonly inventory: string;
-  readonly k8s: string;
-  readonly kubeconfig: string;
-  deploy(args?: readonly string[], env?: Record<string, string | undefined>): Promise<CliResult>;
-  /** Every file under the lab's directory, recursively (relative paths). */
-  files(under?: string): string[];
-  cleanup(): void;
-}
-
-/** The seed lab's inventory in a temp dir, a kubeconfig for the stand-in, the fixture manifests under .edgelab/artifacts/k8s/. */
-export function clusterLab(standin: KubeApiserverStandin, mutate: (data: Data) => void = () => undefined): ClusterLab {
-  const dir = mkdtempSync(join(tmpdir(), "edgelab-deploy-"));
-  const data = labData();
-  vars(data)["images"] = { registry: { address: "registry.example.com:5000/edgelab", username: "edgelab", password: { env: "EDGELAB_TEST_REGISTRY_PASSWORD" } } };
-  mutate(data);
-  const inventory = join(dir, "inventory.yml");
-  writeFileSync(inventory, stringify(data));
-  const kubeconfig = join(dir, "kubeconfig.yaml");
-  writeFileSync(kubeconfig, standin.kubeconfig(), { mode: 0o600 });
-  const k8s = join(dir, ".edgelab", "artifacts", "k8s");
-  mkdirSync(k8s, { recursive: true });
-  for (const f of readdirSync(FIXTURES)) if (f.endsWith(".yaml")) copyFileSync(join(FIXTURES, f), join(k8s, f));
-  const walk = (d: string, prefix: string): string[] =>
-    readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
-  return {
-    dir,
-    inventory,
-    k8s,
-    kubeconfig,
-    deploy: (args = [], env = {}) =>
-      cli(["-i", inventory, "deploy", "--kubeconfig", kubeconfig, "--timeout", "20", ...args], { cwd: dir, env: { PATH: process.env["PATH"], HOME: dir, EDGELAB_TEST_REGISTRY_PASSWORD: REGISTRY_PASSWORD, ...env } }),
-    files: (under = "") => (existsSync(join(dir, under)) ? walk(join(dir, under), under === "" ? "" : `${under}/`) : []),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
 
 function patches(standin: KubeApiserverStandin, from: number): string[] {
   return standin

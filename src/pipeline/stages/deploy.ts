@@ -16,6 +16,7 @@ import { readManifestDir } from "../../kube/manifests.js";
 import { DATA_PLANE_KEYS, DATA_PLANE_SECRET, dataPlaneSecret, dataPlaneValues, REGISTRY_SECRET, registrySecret, secretReferences, type DataPlaneKey } from "../../kube/secrets.js";
 import { hashValue } from "../../util/hash.js";
 import { writeFileAtomic } from "../artifacts.js";
+import { Journal } from "../journal.js";
 import { generatedSecretPath, resolveSecret } from "../secrets.js";
 import type { PipelineContext, Stage, StageRun } from "../stage.js";
 import { artifactsDir, renderedArtifacts } from "./render.js";
@@ -228,7 +229,8 @@ export const deployStage: Stage = {
       const state = readiness(o);
       if (state !== undefined && !state.ready) return `${describeRef(refOf(o))}: ${state.detail}`;
     }
-    const before = deployOutputs(p.outputs.get("deploy"));
+    // What the last successful run recorded (this run has not set the stage's outputs yet).
+    const before = deployOutputs(Journal.open(p.stateDir, p.lab.name).stage("deploy")?.outputs);
     try {
       const now = endpointsOf(p, result.objects);
       if (before?.ingressIp !== now.ingressIp || before.rtmpIp !== now.rtmpIp) return "the LoadBalancer addresses changed";
