@@ -31,10 +31,11 @@ export const smokeStage: Stage = {
   apply: async (run) => {
     const results = await runSmoke(await target(run.p), (message) => run.step({ message }));
     const { passed, failed } = summary(results);
+    const details = { passed, failed, results: results.map((r) => ({ check: r.check, stream: r.stream ?? null, edge: r.edge ?? null, ok: r.ok, value: r.value })) };
     if (failed > 0) {
       const first = results.filter((r) => !r.ok).slice(0, 3).map((r) => `${r.check}${r.stream !== undefined ? ` ${r.stream}` : ""}${r.edge !== undefined ? ` @${r.edge}` : ""}: ${r.value}`);
-      return { changes: 0, summary: `${failed} of ${passed + failed} checks failed`, failure: `${failed} of ${passed + failed} checks failed (${first.join("; ")}); run edgelab smoke for the table` };
+      return { changes: 0, summary: `${failed} of ${passed + failed} checks failed`, details, failure: `${failed} of ${passed + failed} checks failed (${first.join("; ")}); run edgelab smoke for the table` };
     }
-    return { changes: 0, summary: `${passed} checks passed` };
+    return { changes: 0, summary: `${passed} checks passed`, details };
   },
 };
