@@ -18,8 +18,19 @@ import { hashValue } from "../../util/hash.js";
 import { writeFileAtomic } from "../artifacts.js";
 import { Journal } from "../journal.js";
 import { generatedSecretPath, resolveSecret } from "../secrets.js";
-import type { PipelineContext, Stage, StageRun } from "../stage.js";
+import type { PipelineContext, Stage, StageOutcome, StageRun } from "../stage.js";
+import { hostAccess } from "./access.js";
 import { artifactsDir, renderedArtifacts } from "./render.js";
+
+/**
+ * In a rehearsal (the VMs exist only in the simulator) there is no cluster, no Ingress and no
+ * DNS server of the lab's to contact: the stage says so and does nothing.
+ */
+export function rehearsalOutcome(p: PipelineContext, what: string): StageOutcome | undefined {
+  const access = hostAccess(p);
+  if (!access.isRehearsal) return undefined;
+  return { changes: 0, summary: `rehearsal: ${what} skipped`, skipped: [{ what, reason: access.rehearsal ?? "rehearsal" }] };
+}
 
 /** Where `up` keeps the cluster's kubeconfig when the k3s stage fetched it. */
 export function labKubeconfigPath(p: PipelineContext): string {
@@ -221,6 +232,7 @@ export const deployStage: Stage = {
   }),
   // One server-side dry run and a look at what is awaited: drift, deletions and unready objects are noticed.
   verify: async (p) => {
+    if (hostAccess(p).isRehearsal) return undefined;
     const { client } = kubeFor(p);
     const { result } = await applyLab(p, client, true);
     const off = result.entries.filter((e) => e.action !== "unchanged" && e.action !== "kept");
@@ -240,6 +252,7 @@ export const deployStage: Stage = {
     return undefined;
   },
   plan: async (p) => {
+    if (hostAccess(p).isRehearsal) return { changes: ["rehearsal: nothing is applied (no cluster behind the simulator)"] };
     const { client } = kubeFor(p);
     const { manifests, result } = await applyLab(p, client, true);
     const sign = { created: "+", configured: "~", pruned: "-", kept: "=", unchanged: " " };
@@ -252,6 +265,8 @@ export const deployStage: Stage = {
   },
   apply: async (run: StageRun) => {
     const p = run.p;
+    const rehearsal = rehearsalOutcome(p, "applying the manifests to the cluster");
+    if (rehearsal !== undefined) return rehearsal;
     const { client, server } = kubeFor(p);
     run.step({ message: `applying to ${server} as field manager edgelab` });
     const { manifests, result } = await applyLab(p, client, false, (e) => {
