@@ -39,7 +39,7 @@ export function parseManifests(text: string, file: string): Manifest[] {
   };
   const where = (s: ManifestSource): string => `${s.file}:${s.line}:${s.col}`;
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
-    const source = at(doc.range[0]);
+    const source = at(doc.contents?.range[0] ?? doc.range[0]);
     const error = doc.errors[0];
     if (error !== undefined) throw new EdgelabError(`${where(at(error.pos[0]))}: not valid YAML: ${error.message.split("\n")[0] ?? ""}`, { hint: "Render the manifests again (edgelab render); edit the inventory, not the rendered files.", exitCode: EXIT_USAGE });
     const value: unknown = doc.toJS();
