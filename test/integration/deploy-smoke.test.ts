@@ -112,4 +112,16 @@ http {
     // Nothing reached the Ingress without the Host header.
     expect(readFileSync(join(frontDir, "other-hosts.log"), "utf8")).toBe("");
   }, 120_000);
+
+  it("edgelab smoke on the cluster lab checks the Ingress deploy recorded, with the same checks", async () => {
+    if (lab === undefined || frontDir === undefined) throw new Error("no lab");
+    const before = readFileSync(join(frontDir, "ingress.log"), "utf8").length;
+    const r = await lab.run(["--json", "smoke", "--stream", "live"]);
+    const report = JSON.parse(r.stdout) as { passed: number; failed: number; results: { check: string; ok: boolean; edge: string | null }[] };
+    expect(report.failed, r.stdout).toBe(0);
+    expect(r.code).toBe(0);
+    expect(report.results.find((c) => c.check === "hls-live-edge")?.edge).toBe(`ingress ${HOST}`);
+    expect(readFileSync(join(frontDir, "ingress.log"), "utf8").length).toBeGreaterThan(before);
+    expect(readFileSync(join(frontDir, "other-hosts.log"), "utf8")).toBe("");
+  }, 120_000);
 });
