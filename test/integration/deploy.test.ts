@@ -226,6 +226,32 @@ describe("edgelab deploy: a rollout that never finishes", () => {
   });
 });
 
+describe("edgelab deploy: a data-plane Secret another tool made", () => {
+  let standin: KubeApiserverStandin;
+  let lab: ClusterLab;
+  beforeAll(async () => {
+    standin = await startKubeApiserverStandin({ rolloutDelayMs: 100, lbDelayMs: 100 });
+    lab = clusterLab(standin);
+  });
+  afterAll(async () => {
+    lab.cleanup();
+    await standin.close();
+  });
+
+  it("is neither read nor silently overwritten: the apply conflict names its manager", async () => {
+    const apply = (path: string, body: Record<string, unknown>): ReturnType<KubeApiserverStandin["send"]> => standin.send("PATCH", `${path}?fieldManager=helm`, stringify(body), "application/apply-patch+yaml");
+    expect((await apply("/api/v1/namespaces/edgelab", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } })).status).toBe(201);
+    const foreign = Buffer.from("someone-elses-password").toString("base64");
+    expect((await apply(`/api/v1/namespaces/${NS}/secrets/edgelab-data-plane`, { apiVersion: "v1", kind: "Secret", metadata: { name: "edgelab-data-plane", namespace: NS }, data: { "redis-password": foreign, "notify-secret": foreign } })).status).toBe(201);
+    const r = await lab.deploy(["--no-smoke"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Secret edgelab\/edgelab-data-plane: apply conflicts with another field manager: "helm" owns \.data\.(redis-password|notify-secret), \.data\.(redis-password|notify-secret)/);
+    // The foreign value was not copied to this machine, and the generated one never replaced it.
+    expect(readFileSync(join(lab.dir, ".edgelab", "secrets", "cluster-seed-lab-redis-password"), "utf8")).not.toContain("someone-elses-password");
+    expect((standin.stored("v1", "Secret", "edgelab-data-plane", NS)?.["data"] as Record<string, string>)["redis-password"]).toBe(foreign);
+  });
+});
+
 describe("edgelab deploy: inputs it refuses", () => {
   let standin: KubeApiserverStandin;
   let lab: ClusterLab;

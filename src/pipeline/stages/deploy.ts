@@ -10,7 +10,7 @@ import { homedir } from "node:os";
 import { delimiter, dirname, join, relative, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { EdgelabError, EXIT_USAGE } from "../../errors.js";
-import { applyObjects, readiness, waitForObjects, type ApplyEntry, type ApplyResult } from "../../kube/apply.js";
+import { applyObjects, LAB_LABEL, MANAGED_BY, MANAGED_BY_LABEL, readiness, waitForObjects, type ApplyEntry, type ApplyResult } from "../../kube/apply.js";
 import { describeRef, kubeClient, loadKubeConfig, refOf, type KubeClient, type KubeObject } from "../../kube/client.js";
 import { readManifestDir } from "../../kube/manifests.js";
 import { DATA_PLANE_KEYS, DATA_PLANE_SECRET, dataPlaneSecret, dataPlaneValues, REGISTRY_SECRET, registrySecret, secretReferences, type DataPlaneKey } from "../../kube/secrets.js";
@@ -110,7 +110,10 @@ function dataPlaneId(p: PipelineContext, key: DataPlaneKey): string {
  */
 async function dataPlaneSecretValues(p: PipelineContext, client: KubeClient, namespace: string, dryRun: boolean): Promise<Record<DataPlaneKey, string>> {
   const dir = secretsDir(p);
-  const fromCluster = dataPlaneValues(await client.get({ apiVersion: "v1", kind: "Secret", name: DATA_PLANE_SECRET, namespace }));
+  // Only a Secret edgelab made for this lab is trusted: another tool's is not read (applying over it is then a conflict naming that tool).
+  const existing = await client.get({ apiVersion: "v1", kind: "Secret", name: DATA_PLANE_SECRET, namespace });
+  const labels = existing?.metadata.labels ?? {};
+  const fromCluster = labels[MANAGED_BY_LABEL] === MANAGED_BY && labels[LAB_LABEL] === p.lab.name ? dataPlaneValues(existing) : undefined;
   const out: Partial<Record<DataPlaneKey, string>> = {};
   for (const key of DATA_PLANE_KEYS) {
     const file = generatedSecretPath(dir, dataPlaneId(p, key));
