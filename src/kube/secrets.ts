@@ -1,11 +1,13 @@
 /**
  * The Secrets edgelab adds to the rendered objects at deploy time (never rendered to files): the
- * data plane's (`edgelab-data-plane`: redis password, notify secret) and the registry pull
- * secret (`edgelab-registry`). Each goes into every namespace whose workloads refer to it. Pure.
+ * data plane's (`edgelab-data-plane`: redis password, notify secret, the media servers' callback
+ * includes, the streams' key hashes) and the registry pull secret (`edgelab-registry`). Each
+ * goes into every namespace whose workloads refer to it. Pure.
  */
 import type { KubeObject } from "./client.js";
 
 export const DATA_PLANE_SECRET = "edgelab-data-plane";
+/** The keys whose values are secrets generated once per lab (the others are derived from them). */
 export const DATA_PLANE_KEYS = ["redis-password", "notify-secret"] as const;
 export type DataPlaneKey = (typeof DATA_PLANE_KEYS)[number];
 export const REGISTRY_SECRET = "edgelab-registry";
@@ -59,28 +61,24 @@ export function secretReferences(objects: readonly KubeObject[]): Map<string, Se
 
 const b64 = (text: string): string => Buffer.from(text, "utf8").toString("base64");
 
-/** The data plane's Secret in `namespace` (values as given; `data`, so the server stores exactly this). */
-export function dataPlaneSecret(namespace: string, values: Readonly<Record<DataPlaneKey, string>>): KubeObject {
+/** The data plane's Secret in `namespace`: every key as given, in key order (`data`, so the server stores exactly this). */
+export function dataPlaneSecret(namespace: string, values: Readonly<Record<string, string>>): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Secret",
     metadata: { name: DATA_PLANE_SECRET, namespace },
     type: "Opaque",
-    data: Object.fromEntries(DATA_PLANE_KEYS.map((k) => [k, b64(values[k])])),
+    data: Object.fromEntries(Object.keys(values).sort().map((k) => [k, b64(values[k] ?? "")])),
   };
 }
 
-/** The values of a data-plane Secret read from the cluster; undefined unless it has every key. */
-export function dataPlaneValues(secret: KubeObject | undefined): Record<DataPlaneKey, string> | undefined {
+/** Every key of a data-plane Secret read from the cluster, decoded; undefined unless it has the generated keys. */
+export function dataPlaneValues(secret: KubeObject | undefined): Record<string, string> | undefined {
   if (secret === undefined) return undefined;
   const data = rec(secret["data"]);
-  const out: Partial<Record<DataPlaneKey, string>> = {};
-  for (const k of DATA_PLANE_KEYS) {
-    const v = str(data[k]);
-    if (v === undefined || v === "") return undefined;
-    out[k] = Buffer.from(v, "base64").toString("utf8");
-  }
-  return out as Record<DataPlaneKey, string>;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) if (typeof v === "string") out[k] = Buffer.from(v, "base64").toString("utf8");
+  return DATA_PLANE_KEYS.every((k) => (out[k] ?? "") !== "") ? out : undefined;
 }
 
 /** The registry's host[:port] (a registry address may carry a path: registry.example.com:5000/edgelab). */

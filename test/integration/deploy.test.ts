@@ -9,6 +9,7 @@ import { stringify } from "yaml";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cli, type CliResult } from "../helpers/cli.js";
 import { events, stageResult } from "../helpers/events.js";
+import { KeyHash, verifyKey } from "../../src/media/keys.js";
 import { clusterLab, REGISTRY_PASSWORD, type ClusterLab } from "../helpers/cluster-deploy.js";
 import { localData } from "../helpers/inventory.js";
 import { startKubeApiserverStandin, type KubeApiserverStandin } from "../helpers/kube-apiserver-standin.js";
@@ -82,6 +83,16 @@ describe("edgelab deploy against the Kubernetes API stand-in", () => {
       expect(value.length).toBeGreaterThanOrEqual(32);
       expect(Buffer.from(data[key] ?? "", "base64").toString("utf8")).toBe(value);
     }
+    // Derived keys, as the contract names them: each media server's callback include with the
+    // notify secret, and the published stream's key hash (which verifies the user's key).
+    const notify = readFileSync(join(lab.dir, ".edgelab", "secrets", "cluster-seed-lab-notify-secret"), "utf8").trim();
+    const decoded = (key: string): string => Buffer.from(data[key] ?? "", "base64").toString("utf8");
+    expect(Object.keys(data).sort()).toEqual(["media-0-notify.conf", "media-1-notify.conf", "notify-secret", "redis-password", "stream-live.key.json"]);
+    expect(decoded("media-0-notify.conf")).toMatch(new RegExp(`^on_publish http://router:8090/auth/publish/media-0/${notify};$`, "m"));
+    const streamKey = readFileSync(join(lab.dir, ".edgelab", "secrets", "stream-live"), "utf8").trim();
+    expect(statSync(join(lab.dir, ".edgelab", "secrets", "stream-live")).mode & 0o777).toBe(0o600);
+    expect(verifyKey(streamKey, KeyHash.parse(JSON.parse(decoded("stream-live.key.json"))))).toBe(true);
+    expect(verifyKey(`${streamKey}x`, KeyHash.parse(JSON.parse(decoded("stream-live.key.json"))))).toBe(false);
     // The registry pull secret from the environment's password.
     const pull = standin.stored("v1", "Secret", "edgelab-registry", NS);
     expect(pull?.["type"]).toBe("kubernetes.io/dockerconfigjson");
@@ -141,7 +152,8 @@ describe("edgelab deploy against the Kubernetes API stand-in", () => {
   it("the data plane's secrets come from the cluster when it has them: nothing is rewritten", async () => {
     const dir = join(lab.dir, ".edgelab", "secrets");
     const value = readFileSync(join(dir, "cluster-seed-lab-redis-password"), "utf8");
-    rmSync(dir, { recursive: true });
+    // This machine lost the lab's generated secrets (the stream's publishing key is the user's and stays).
+    for (const key of ["redis-password", "notify-secret"]) rmSync(join(dir, `cluster-seed-lab-${key}`));
     const before = standin.writes().length;
     const r = await deploy(["--json"]);
     expect(r.code, r.stderr).toBe(0);
@@ -182,7 +194,7 @@ describe("edgelab deploy against the Kubernetes API stand-in", () => {
   });
 
   it("the Secrets' values never reach the render output, the logs, the journal or the command's output", () => {
-    const values: string[] = [REGISTRY_PASSWORD];
+    const values: string[] = [REGISTRY_PASSWORD, readFileSync(join(lab.dir, ".edgelab", "secrets", "stream-live"), "utf8").trim()];
     for (const key of ["redis-password", "notify-secret"]) values.push(readFileSync(join(lab.dir, ".edgelab", "secrets", `cluster-seed-lab-${key}`), "utf8").trim());
     const forms = values.flatMap((v) => [v, Buffer.from(v).toString("base64")]);
     const scanned = lab.files(".edgelab").filter((f) => !f.startsWith(".edgelab/secrets/"));

@@ -14,6 +14,13 @@ import { applyObjects, LAB_LABEL, MANAGED_BY, MANAGED_BY_LABEL, readiness, waitF
 import { describeRef, kubeClient, loadKubeConfig, refOf, type KubeClient, type KubeObject } from "../../kube/client.js";
 import { readManifestDir } from "../../kube/manifests.js";
 import { DATA_PLANE_KEYS, DATA_PLANE_SECRET, dataPlaneSecret, dataPlaneValues, REGISTRY_SECRET, registrySecret, secretReferences, type DataPlaneKey } from "../../kube/secrets.js";
+import { hashKey, KeyHash, verifyKey } from "../../media/keys.js";
+import { clusterDataPlane } from "../../model/dataplane.js";
+import { publisherOf } from "../../model/lab.js";
+import { labLayout, streamKey } from "../../providers/local/lab.js";
+import { secretIds } from "../../providers/local/layout.js";
+import { renderMediaNotifyConf } from "../../render/nginx.js";
+import { DATA_PLANE_SECRET as DATA_PLANE_KEYS_OF } from "../../render/router.js";
 import { hashValue } from "../../util/hash.js";
 import { writeFileAtomic } from "../artifacts.js";
 import { Journal } from "../journal.js";
@@ -104,16 +111,13 @@ function dataPlaneId(p: PipelineContext, key: DataPlaneKey): string {
 }
 
 /**
- * The data plane's secret values: the cluster's when its Secret exists (what the pods run with;
- * kept in .edgelab/secrets, 0600, so this machine has them too), else the ones generated once
- * for this lab in .edgelab/secrets. A dry run writes nothing (new values are throwaway).
+ * The data plane's generated secrets: the cluster's when edgelab's Secret for this lab exists
+ * (what the pods run with; kept in .edgelab/secrets, 0600, so this machine has them too), else
+ * the ones generated once for this lab in .edgelab/secrets. A dry run writes nothing (new values
+ * are throwaway).
  */
-async function dataPlaneSecretValues(p: PipelineContext, client: KubeClient, namespace: string, dryRun: boolean): Promise<Record<DataPlaneKey, string>> {
+function generatedValues(p: PipelineContext, fromCluster: Readonly<Record<string, string>> | undefined, dryRun: boolean): Record<DataPlaneKey, string> {
   const dir = secretsDir(p);
-  // Only a Secret edgelab made for this lab is trusted: another tool's is not read (applying over it is then a conflict naming that tool).
-  const existing = await client.get({ apiVersion: "v1", kind: "Secret", name: DATA_PLANE_SECRET, namespace });
-  const labels = existing?.metadata.labels ?? {};
-  const fromCluster = labels[MANAGED_BY_LABEL] === MANAGED_BY && labels[LAB_LABEL] === p.lab.name ? dataPlaneValues(existing) : undefined;
   const out: Partial<Record<DataPlaneKey, string>> = {};
   for (const key of DATA_PLANE_KEYS) {
     const file = generatedSecretPath(dir, dataPlaneId(p, key));
@@ -130,6 +134,44 @@ async function dataPlaneSecretValues(p: PipelineContext, client: KubeClient, nam
     else out[key] = dryRun ? randomBytes(24).toString("base64url") : resolveSecret({ generate: true }, dataPlaneId(p, key), { env: p.ctx.env, baseDir: dirname(p.location.path), secretsDir: dir });
   }
   return out as Record<DataPlaneKey, string>;
+}
+
+/**
+ * Every key of the data plane's Secret (the contract's keys): redis-password, notify-secret,
+ * each media server's callback include (rendered with the notify secret), and each published
+ * stream's key hash. A hash already in the cluster that still matches the stream's key is kept
+ * (a fresh salt would rewrite the Secret on every deploy).
+ */
+async function dataPlaneSecretValues(p: PipelineContext, client: KubeClient, namespace: string, dryRun: boolean): Promise<Record<string, string>> {
+  // Only a Secret edgelab made for this lab is trusted: another tool's is not read (applying over it is then a conflict naming that tool).
+  const existing = await client.get({ apiVersion: "v1", kind: "Secret", name: DATA_PLANE_SECRET, namespace });
+  const labels = existing?.metadata.labels ?? {};
+  const fromCluster = labels[MANAGED_BY_LABEL] === MANAGED_BY && labels[LAB_LABEL] === p.lab.name ? dataPlaneValues(existing) : undefined;
+  const generated = generatedValues(p, fromCluster, dryRun);
+  const values: Record<string, string> = { ...generated };
+  const plane = clusterDataPlane(p.lab);
+  for (const server of plane.mediaServers) values[DATA_PLANE_KEYS_OF.notifyInclude(server.name)] = renderMediaNotifyConf(plane, server, generated["notify-secret"]);
+  const layout = labLayout(p.location.path);
+  for (const stream of p.lab.streams) {
+    if (publisherOf(stream) === "pull") continue;
+    const key = dryRun && !existsSync(generatedSecretPath(layout.secrets, secretIds.streamKey(stream.name))) && typeof stream.key === "object" && "generate" in stream.key ? "dry-run" : streamKey({ inventoryPath: p.location.path, env: p.ctx.env }, layout, stream);
+    const name = DATA_PLANE_KEYS_OF.streamKey(stream.name);
+    const kept = fromCluster?.[name];
+    values[name] = kept !== undefined && keptHashMatches(kept, key) ? kept : JSON.stringify(hashKey(key));
+  }
+  return values;
+}
+
+function keptHashMatches(json: string, key: string): boolean {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    // Not JSON: not a hash edgelab wrote; a new one replaces it.
+    return false;
+  }
+  const parsed = KeyHash.safeParse(value);
+  return parsed.success && verifyKey(key, parsed.data);
 }
 
 /** The Secrets the manifests refer to, in each namespace that refers to them. */

@@ -2,7 +2,8 @@
 import { Secret } from "kubernetes-models/v1/Secret";
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../../src/kube/client.js";
-import { dataPlaneSecret, dataPlaneValues, registryHost, registrySecret, secretReferences } from "../../../src/kube/secrets.js";
+import { DATA_PLANE_KEYS, DATA_PLANE_SECRET, dataPlaneSecret, dataPlaneValues, registryHost, registrySecret, secretReferences } from "../../../src/kube/secrets.js";
+import { DATA_PLANE_SECRET as RENDERED } from "../../../src/render/router.js";
 
 const workload = (kind: string, namespace: string, podSpec: Record<string, unknown>): KubeObject => ({
   apiVersion: "apps/v1",
@@ -23,6 +24,11 @@ describe("secretReferences", () => {
 });
 
 describe("the Secrets' content", () => {
+  it("names the Secret and its generated keys as the rendered configurations read them", () => {
+    expect(DATA_PLANE_SECRET).toBe(RENDERED.name);
+    expect([...DATA_PLANE_KEYS]).toEqual([RENDERED.redisPassword, RENDERED.notifySecret]);
+  });
+
   it("the data plane's Secret holds the values base64-encoded and reads back", () => {
     const s = dataPlaneSecret("edgelab", { "redis-password": "r3d!s", "notify-secret": "n0t1fy" });
     new Secret(s as never).validate();
