@@ -1,10 +1,9 @@
 /** `edgelab dns set <ip>`: the service's A record, by dynamic update, or the hosts-file line. */
 import { Command } from "commander";
-import { dirname, join } from "node:path";
 import { hostsLine, updateServiceRecord } from "../dns/index.js";
 import { EdgelabError, EXIT_USAGE, UsageError } from "../errors.js";
 import { loadLab } from "../pipeline/inventory-file.js";
-import { resolveSecret } from "../pipeline/secrets.js";
+import { tsigSecret } from "../pipeline/stages/dns.js";
 import { isIpv4 } from "../util/ipv4.js";
 import { println, type App } from "./app.js";
 
@@ -47,12 +46,7 @@ Examples:
         }
         return;
       }
-      if (settings.tsig === undefined) throw new EdgelabError("dns.server is set but dns.tsig is not: edgelab never sends unsigned updates", { hint: "Add dns.tsig {name, algorithm, secret} (see docs/deploy.md).", exitCode: EXIT_USAGE });
-      const base = dirname(location.path);
-      if (typeof settings.tsig.secret === "object" && "generate" in settings.tsig.secret) {
-        throw new EdgelabError("dns.tsig.secret cannot be generated: it must be the secret of a key the DNS server already has", { hint: "Use {env: NAME} or {file: path} holding the base64 secret of the server's key.", exitCode: EXIT_USAGE });
-      }
-      const secret = resolveSecret(settings.tsig.secret, "dns-tsig-secret", { env: ctx.env, baseDir: base, secretsDir: join(base, ".edgelab", "secrets") });
+      const secret = tsigSecret(settings, ctx.env, location.path);
       const result = await updateServiceRecord(settings, ip, secret);
       if (ctx.options.json) {
         println(ctx.stdout, JSON.stringify({ name: settings.name, ip, method: "rfc2136", server: `${settings.server}:${settings.port}`, changed: result.changed, previous: result.previous }));

@@ -1,21 +1,24 @@
 /** `edgelab smoke`: prove delivery, per stream and per edge. */
 import { Command } from "commander";
 import { writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { EXIT_FAILED, UsageError } from "../errors.js";
 import { table } from "../output.js";
 import { loadLab } from "../pipeline/inventory-file.js";
+import { Journal } from "../pipeline/journal.js";
+import { deployOutputs } from "../pipeline/stages/deploy.js";
+import { clusterSmokeTarget } from "../smoke/cluster-target.js";
 import { dashPath, hlsPath } from "../providers/local/plan.js";
 import { findProgram } from "../providers/local/preflight.js";
 import { localSmokeTarget } from "../smoke/local-target.js";
 import { junit, summary } from "../smoke/report.js";
 import { runSmoke, type CheckResult, type SmokeTarget } from "../smoke/run.js";
 import { netlabSitesRunning, netlabSmoke } from "../netlab/index.js";
-import { resolveInventory } from "../pipeline/inventory-file.js";
 import { println, type App } from "./app.js";
 
 interface SmokeOptions {
   edge?: string[];
+  host?: string;
   origin?: string;
   ingest?: string;
   stream?: string[];
@@ -26,7 +29,8 @@ interface SmokeOptions {
 export function smokeCommand(app: App): Command {
   return new Command("smoke")
     .description("check delivery per stream and edge: playlists, live edge, segments, DASH, caching, CORS, decoding, publish auth")
-    .option("--edge <url...>", "edge base URL(s) to check (default: the local lab's edges)")
+    .option("--edge <url...>", "edge base URL(s) to check (default: the local lab's edges; a cluster lab's Ingress as edgelab deploy found it)")
+    .option("--host <name>", "Host header for the --edge URLs (an Ingress reached by its address before DNS answers)")
     .option("--origin <url>", "origin front base URL, for the edge-lag check (default: the local lab's)")
     .option("--ingest <url>", "rtmp://host:port/live of a media server, for the wrong-key check (default: the local lab's)")
     .option("--stream <name...>", "streams to check (default: every stream in the inventory)")
@@ -44,12 +48,17 @@ For the local lab, each stream's state comes first (from the stream-key router, 
 status): a stream waiting for its publisher (your own encoder not connected yet) is reported as
 such, not as a failure, and not checked further; a stalled stream fails.
 
+For a cluster lab (provider proxmox), the targets are the Ingress and the RTMP Service as the
+last \`edgelab deploy\` recorded them: the Ingress by its address with dns.name in the Host header.
+
 Exit status: 0 when every check passes, 1 when any fails.
 
 Examples:
   $ edgelab smoke                                   # the local lab of the inventory
   $ edgelab smoke --junit smoke.xml --json
   $ edgelab smoke --edge http://live.example.com --stream live
+  $ edgelab smoke -i inventories/lab.yml             # a cluster lab, after edgelab deploy
+  $ edgelab smoke --edge http://172.16.228.10 --host live.example.com
   $ sudo edgelab smoke -i inventories/netlab.yml    # a lab started with --network netns`,
     )
     .action(async (options: SmokeOptions, cmd: Command) => {
@@ -57,12 +66,15 @@ Examples:
       const s = app.style(ctx);
       const maxLag = Number(options.maxLag);
       if (!Number.isFinite(maxLag) || maxLag <= 0) throw new UsageError(`--max-lag must be a positive number of seconds, got '${options.maxLag}'`);
-      const location = resolveInventory(ctx);
-      const { lab } = loadLab(ctx, location);
+      const { lab, location } = loadLab(ctx);
       const netlabTarget = { lab, inventoryPath: location.path };
-      const inNamespaces = options.edge === undefined && (await netlabSitesRunning(netlabTarget));
+      const inNamespaces = lab.provider === "local" && options.edge === undefined && (await netlabSitesRunning(netlabTarget));
       const names = options.stream ?? lab.streams.map((x) => x.name);
       for (const name of names) if (!lab.streams.some((x) => x.name === name)) throw new UsageError(`stream '${name}' is not in the inventory`, `Streams: ${lab.streams.map((x) => x.name).join(", ")}.`);
+      const deployed = lab.provider === "proxmox" && options.edge === undefined ? deployOutputs(Journal.open(join(dirname(location.path), ".edgelab"), lab.name).stage("deploy")?.outputs) : undefined;
+      if (lab.provider === "proxmox" && options.edge === undefined && deployed === undefined) {
+        throw new UsageError("this cluster lab has no recorded Ingress address", "Run edgelab deploy first, or give the Ingress with --edge http://<address> --host <dns.name>.");
+      }
       const progress = (line: string): void => {
         if (!ctx.options.json) println(ctx.stderr, s.dim(`  ${line}`));
       };
@@ -70,18 +82,20 @@ Examples:
       if (inNamespaces) results = await netlabSmoke(netlabTarget, progress);
       else {
         const target: SmokeTarget =
-          options.edge === undefined
-            ? { ...(await localSmokeTarget(lab, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })), ...(options.origin !== undefined ? { origin: options.origin } : {}), ...(options.ingest !== undefined ? { ingest: options.ingest } : {}) }
-            : {
-                edges: options.edge.map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, "") })),
-                origin: options.origin,
-                ingest: options.ingest,
-                streams: names.map((name) => ({ name, hlsPath: hlsPath(lab, name), dashPath: dashPath(lab, name) })),
-                ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
-                ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
-                maxLagSeconds: maxLag,
-                states: undefined,
-              };
+          deployed !== undefined
+            ? clusterSmokeTarget(lab, { ingressIp: deployed.ingressIp, host: deployed.host, rtmp: deployed.rtmpIp === undefined ? undefined : { ip: deployed.rtmpIp, port: deployed.rtmpPort ?? 1935 } }, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })
+            : options.edge === undefined
+              ? { ...(await localSmokeTarget(lab, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })), ...(options.origin !== undefined ? { origin: options.origin } : {}), ...(options.ingest !== undefined ? { ingest: options.ingest } : {}) }
+              : {
+                  edges: options.edge.map((url) => ({ name: new URL(url).host, url: url.replace(/\/$/, ""), ...(options.host !== undefined ? { host: options.host } : {}) })),
+                  origin: options.origin,
+                  ingest: options.ingest,
+                  streams: names.map((name) => ({ name, hlsPath: hlsPath(lab, name), dashPath: dashPath(lab, name) })),
+                  ffmpeg: findProgram("ffmpeg", ctx.env["PATH"]) ?? "ffmpeg",
+                  ffprobe: findProgram("ffprobe", ctx.env["PATH"]) ?? "ffprobe",
+                  maxLagSeconds: maxLag,
+                  states: undefined,
+                };
         results = await runSmoke(target, progress);
       }
       const { passed, failed } = summary(results);

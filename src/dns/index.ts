@@ -181,6 +181,12 @@ export async function queryA(server: DnsServer, name: string, key: TsigKey, opti
     .sort();
 }
 
+/** The A addresses the server holds for the service's name now (sorted), asked with a signed query. */
+export async function serviceRecord(settings: DnsModel, secret: string, options: ExchangeOptions = DEFAULT_EXCHANGE): Promise<string[]> {
+  const key = tsigKey(settings, secret);
+  return queryA(await serverAddress(settings), canonicalName(settings.name), key, options);
+}
+
 /**
  * Makes `settings.name` resolve to exactly `ip`: creates the record, or replaces the RRset
  * (delete + add in one update) when it holds anything else; sends nothing when the server

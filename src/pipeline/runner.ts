@@ -24,6 +24,8 @@ export interface Selection {
 
 export interface RunRequest {
   readonly command: "up" | "destroy";
+  /** The command the user ran when not `up`/`destroy` itself (e.g. "deploy"), for messages and the journal. */
+  readonly invokedAs?: string;
   readonly selection: Selection;
   readonly dryRun: boolean;
   /** Run the selected stages even when the journal says nothing changed. */
@@ -131,8 +133,9 @@ function untilInterrupted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
 export async function runPipeline(base: PipelineBase, stages: readonly Stage[], request: RunRequest, reporter: Reporter, interrupts: Interrupts): Promise<RunResult> {
   const run = newRunId();
   const started = Date.now();
+  const shown = request.invokedAs ?? request.command;
   const logDir = join(base.stateDir, "logs", run);
-  const lock = request.dryRun ? undefined : acquireLock(base.stateDir, base.lab.name, `edgelab ${request.command}`);
+  const lock = request.dryRun ? undefined : acquireLock(base.stateDir, base.lab.name, `edgelab ${shown}`);
   const journal = Journal.open(base.stateDir, base.lab.name);
   const outputs = new Map<StageName, Readonly<Record<string, string>>>();
   const p: PipelineContext = {
@@ -162,12 +165,12 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
   emit({
     event: "run-start",
     run,
-    command: `edgelab ${request.command}${request.dryRun ? " --dry-run" : ""}`,
+    command: `edgelab ${shown}${request.dryRun ? " --dry-run" : ""}`,
     lab: base.lab.name,
     provider: base.lab.provider,
     stages: plan.map(({ name, stage, applies, picked }) => ({ stage: name, title: stage?.title ?? "not available in this version", runs: applies && picked && stage !== undefined, why: !applies ? "not-applicable" : stage === undefined ? "unavailable" : picked ? "selected" : "not-selected" })),
   });
-  if (!request.dryRun) journal.startRun(run, `edgelab ${request.command}`, new Date().toISOString());
+  if (!request.dryRun) journal.startRun(run, `edgelab ${shown}`, new Date().toISOString());
 
   try {
     for (const { name, stage, applies, picked } of plan) {
@@ -272,7 +275,7 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
       if (what === "apply") journal.endStage(name, interrupted ? "interrupted" : "failed", new Date().toISOString(), { error: d.message });
       emit({ event: "stage-end", stage: name, status: interrupted ? "interrupted" : "failed", changes: 0, summary: "", seconds, error: d.message, ...(d.hint !== undefined ? { hint: d.hint } : {}), ...(d.log !== undefined ? { log: d.log } : {}) });
       summaries.push({ stage: name, status: interrupted ? "interrupted" : "failed", changes: 0, seconds, summary: d.message });
-      const again = `edgelab ${request.command}`;
+      const again = `edgelab ${shown}`;
       if (interrupted) {
         status = "interrupted";
         exitCode = EXIT_INTERRUPTED;
@@ -280,7 +283,7 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
       } else {
         status = "failed";
         exitCode = d.exitCode === 0 ? EXIT_FAILED : d.exitCode;
-        message = `${request.command} failed at stage ${name}: ${d.message}${d.hint !== undefined ? `\n  hint: ${d.hint}` : ""}${d.log !== undefined ? `\n  full log: ${d.log}` : ""}\nFix it and run \`${again}\` again${what === "apply" ? `: it resumes at ${name}` : ""}.`;
+        message = `${shown} failed at stage ${name}: ${d.message}${d.hint !== undefined ? `\n  hint: ${d.hint}` : ""}${d.log !== undefined ? `\n  full log: ${d.log}` : ""}\nFix it and run \`${again}\` again${what === "apply" ? `: it resumes at ${name}` : ""}.`;
       }
       return undefined;
     }
@@ -297,7 +300,7 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
     if (failed) {
       status = "failed";
       exitCode = EXIT_FAILED;
-      message = `${request.command} failed at stage ${name}: ${outcome.failure ?? ""}`;
+      message = `${shown} failed at stage ${name}: ${outcome.failure ?? ""}`;
       return undefined;
     }
     return outcome;

@@ -68,6 +68,17 @@ export interface PipelineOptions {
    * lab's namespaces behind FRR routers, edges on the BGP-announced service address (`netns`, root).
    */
   readonly network?: NetworkMode | undefined;
+  /** How the deploy stage reaches the cluster (`edgelab deploy` flags); defaults when absent. */
+  readonly kube?: KubeOptions | undefined;
+}
+
+export interface KubeOptions {
+  /** --kubeconfig: else $KUBECONFIG, .edgelab/kubeconfig beside the inventory, ~/.kube/config. */
+  readonly kubeconfig?: string | undefined;
+  /** --context: else the context named after the lab when there is one, else the current one. */
+  readonly context?: string | undefined;
+  /** --force-conflicts: take over fields another field manager owns. */
+  readonly forceConflicts: boolean;
 }
 
 export type NetworkMode = "loopback" | "netns";

@@ -4,6 +4,8 @@
  * any deployment by URL.
  */
 import { execFile } from "node:child_process";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { promisify } from "node:util";
 import { parseMpd } from "../media/dash.js";
 import { compareReload, parsePlaylist, targetDurationProblems, totalDuration, type MediaPlaylist } from "../media/hls.js";
@@ -14,8 +16,11 @@ import { sleep } from "../util/sleep.js";
 const exec = promisify(execFile);
 
 export interface SmokeTarget {
-  /** Edge name (for the report) and base URL, e.g. http://127.0.222.41:8080 */
-  readonly edges: readonly { readonly name: string; readonly url: string }[];
+  /**
+   * Edge name (for the report) and base URL, e.g. http://127.0.222.41:8080; `host`: the Host
+   * header every request to it carries (a cluster's Ingress reached by its IP before DNS answers).
+   */
+  readonly edges: readonly { readonly name: string; readonly url: string; readonly host?: string }[];
   /** The origin front the edges pull from (for the edge-lag check); optional. */
   readonly origin: string | undefined;
   readonly streams: readonly { readonly name: string; readonly hlsPath: string; readonly dashPath: string | undefined }[];
@@ -50,12 +55,42 @@ interface Fetched {
   headers: Headers;
 }
 
-async function get(url: string, timeoutMs = 5000): Promise<Fetched> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { "User-Agent": "edgelab-smoke" } });
-  const body = Buffer.from(await res.arrayBuffer());
-  return { status: res.status, type: (res.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "", body, headers: res.headers };
+/**
+ * One GET. fetch() cannot set the Host header, so requests go through node:http(s); `host`
+ * overrides the header (the Ingress by its IP), otherwise it is the URL's.
+ */
+async function get(url: string, host?: string, timeoutMs = 5000): Promise<Fetched> {
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise<Fetched>((resolve, reject) => {
+    const req = send(target, { method: "GET", headers: { "User-Agent": "edgelab-smoke", ...(host !== undefined ? { Host: host } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (d: Buffer) => chunks.push(d));
+      res.on("error", reject);
+      res.on("end", () => {
+        clearTimeout(timer);
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+        resolve({ status: res.statusCode ?? 0, type: (headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "", body: Buffer.concat(chunks), headers });
+      });
+    });
+    const timer = setTimeout(() => {
+      const err = new Error(`no answer from ${target.host}${host !== undefined ? ` (Host ${host})` : ""} within ${timeoutMs} ms`);
+      err.name = "TimeoutError";
+      req.destroy(err);
+    }, timeoutMs);
+    req.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end();
+  });
 }
 
+/** ffmpeg/ffprobe arguments that send the edge's Host header (the HLS demuxer passes them on to every segment). */
+function hostArgs(host: string | undefined): string[] {
+  return host === undefined ? [] : ["-headers", `Host: ${host}\r\n`];
+}
 
 /** The loopback address smoke's wrong-key attempt comes from. */
 export const SMOKE_LOOPBACK_SOURCE = "127.0.0.2";
@@ -87,8 +122,8 @@ function media(text: string): MediaPlaylist {
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 
 /** The media playlist URL a viewer ends up on: the URL itself, or a master's first variant. */
-async function resolveMediaPlaylist(url: string): Promise<{ url: string; variants: string[] }> {
-  const res = await get(url);
+async function resolveMediaPlaylist(url: string, host: string | undefined): Promise<{ url: string; variants: string[] }> {
+  const res = await get(url, host);
   const p = parsePlaylist(res.body.toString("utf8"));
   if (p.kind !== "master") return { url, variants: [] };
   const variants = p.variants.map((v) => new URL(v.uri, url).href);
@@ -103,13 +138,13 @@ async function playlistsOnEdge(r: Recorder, t: SmokeTarget, stream: SmokeTarget[
   let playlistUrl = entry;
 
   await r.check("hls-playlist", s, e, async () => {
-    const res = await get(entry);
+    const res = await get(entry, edge.host);
     const value = `${res.status} ${res.type}`;
     if (res.status !== 200 || res.type !== HLS_TYPE) return { ok: false, value };
-    const resolved = await resolveMediaPlaylist(entry);
+    const resolved = await resolveMediaPlaylist(entry, edge.host);
     playlistUrl = resolved.url;
     for (const v of resolved.variants) {
-      const vr = await get(v);
+      const vr = await get(v, edge.host);
       if (vr.status !== 200 || vr.type !== HLS_TYPE) return { ok: false, value: `variant ${v}: ${vr.status} ${vr.type}` };
     }
     return { ok: true, value: resolved.variants.length > 0 ? `${value}, ${resolved.variants.length} variants` : value };
@@ -117,13 +152,13 @@ async function playlistsOnEdge(r: Recorder, t: SmokeTarget, stream: SmokeTarget[
 
   let current: MediaPlaylist | undefined;
   await r.check("hls-target-duration", s, e, async () => {
-    current = media((await get(playlistUrl)).body.toString("utf8"));
+    current = media((await get(playlistUrl, edge.host)).body.toString("utf8"));
     const problems = targetDurationProblems(current);
     return { ok: problems.length === 0, value: problems[0] ?? `TARGETDURATION ${current.targetDuration ?? "?"}, EXTINF max ${Math.max(...current.segments.map((x) => x.duration)).toFixed(3)}` };
   });
 
   await r.check("hls-window", s, e, async () => {
-    const p = current ?? media((await get(playlistUrl)).body.toString("utf8"));
+    const p = current ?? media((await get(playlistUrl, edge.host)).body.toString("utf8"));
     const td = p.targetDuration ?? 0;
     const total = totalDuration(p);
     return { ok: td > 0 && total >= 3 * td, value: `${total.toFixed(1)} s listed (needs ≥ ${3 * td} s = 3 target durations)` };
@@ -136,12 +171,12 @@ async function playlistsOnEdge(r: Recorder, t: SmokeTarget, stream: SmokeTarget[
   const firstSeenOrigin = new Map<string, number>();
   const originPlaylist = t.origin === undefined ? undefined : new URL(new URL(playlistUrl).pathname, t.origin).href;
   await r.check("hls-live-edge", s, e, async () => {
-    let previous = media((await get(playlistUrl)).body.toString("utf8"));
+    let previous = media((await get(playlistUrl, edge.host)).body.toString("utf8"));
     let advanced = 0;
     const deadline = performance.now() + (3 * td + 1) * 1000;
     let lastReload = performance.now();
     while (performance.now() < deadline) {
-      const [edgeText, originText] = await Promise.all([get(playlistUrl).then((x) => x.body.toString("utf8")), originPlaylist === undefined ? Promise.resolve(undefined) : get(originPlaylist).then((x) => x.body.toString("utf8"))]);
+      const [edgeText, originText] = await Promise.all([get(playlistUrl, edge.host).then((x) => x.body.toString("utf8")), originPlaylist === undefined ? Promise.resolve(undefined) : get(originPlaylist).then((x) => x.body.toString("utf8"))]);
       const now = performance.now();
       const next = media(edgeText);
       for (const seg of next.segments) if (!firstSeenEdge.has(seg.uri)) firstSeenEdge.set(seg.uri, now);
@@ -184,25 +219,25 @@ async function segmentsOnEdge(r: Recorder, t: SmokeTarget, stream: SmokeTarget["
   const entry = `${edge.url}${stream.hlsPath}`;
   let latestSegment: string | undefined;
   await r.check("hls-segment", s, e, async () => {
-    const p = media((await get(playlistUrl)).body.toString("utf8"));
+    const p = media((await get(playlistUrl, edge.host)).body.toString("utf8"));
     const last = p.segments.at(-1);
     if (last === undefined) return { ok: false, value: "playlist lists no segment" };
     latestSegment = new URL(last.uri, playlistUrl).href;
-    const res = await get(latestSegment);
+    const res = await get(latestSegment, edge.host);
     return { ok: res.status === 200 && res.type === "video/mp2t" && res.body.length > 0, value: `${res.status} ${res.type} ${res.body.length} B` };
   });
 
   await r.check("cache-hit-segment", s, e, async () => {
     if (latestSegment === undefined) return { ok: false, value: "no segment to fetch" };
-    await get(latestSegment);
-    const again = await get(latestSegment);
+    await get(latestSegment, edge.host);
+    const again = await get(latestSegment, edge.host);
     const status = again.headers.get("x-cache-status") ?? "(no X-Cache-Status)";
     return { ok: status === "HIT", value: `second fetch: ${status}` };
   });
 
   await r.check("cache-hit-playlist", s, e, async () => {
-    await get(playlistUrl);
-    const again = await get(playlistUrl);
+    await get(playlistUrl, edge.host);
+    const again = await get(playlistUrl, edge.host);
     const status = again.headers.get("x-cache-status") ?? "(no X-Cache-Status)";
     return { ok: status === "HIT", value: `second fetch within the TTL: ${status}` };
   });
@@ -210,16 +245,16 @@ async function segmentsOnEdge(r: Recorder, t: SmokeTarget, stream: SmokeTarget["
   if (stream.dashPath !== undefined) {
     const mpdUrl = `${edge.url}${stream.dashPath}`;
     await r.check("dash", s, e, async () => {
-      const res = await get(mpdUrl);
+      const res = await get(mpdUrl, edge.host);
       if (res.status !== 200 || res.type !== "application/dash+xml") return { ok: false, value: `MPD ${res.status} ${res.type}` };
       const mpd = parseMpd(res.body.toString("utf8"));
       if ("error" in mpd) return { ok: false, value: mpd.error };
       const parts: string[] = [];
       for (const rep of mpd.representations) {
-        const init = await get(new URL(rep.init, mpdUrl).href);
+        const init = await get(new URL(rep.init, mpdUrl).href, edge.host);
         if (init.status !== 200 || init.body.length === 0) return { ok: false, value: `${rep.id} init ${init.status}` };
         if (rep.latest === undefined) return { ok: false, value: `${rep.id}: empty timeline` };
-        const seg = await get(new URL(rep.latest, mpdUrl).href);
+        const seg = await get(new URL(rep.latest, mpdUrl).href, edge.host);
         if (seg.status !== 200 || seg.body.length === 0) return { ok: false, value: `${rep.id} segment ${rep.latest}: ${seg.status}` };
         parts.push(`${rep.id} init+${rep.latest}`);
       }
@@ -228,10 +263,10 @@ async function segmentsOnEdge(r: Recorder, t: SmokeTarget, stream: SmokeTarget["
   }
 
   await r.check("ffprobe-decode", s, e, async () => {
-    const { stdout } = await exec(t.ffprobe, ["-v", "error", "-rw_timeout", "5000000", "-show_entries", "stream=codec_name,codec_type", "-of", "json", entry], { timeout: 20_000 });
+    const { stdout } = await exec(t.ffprobe, ["-v", "error", "-rw_timeout", "5000000", ...hostArgs(edge.host), "-show_entries", "stream=codec_name,codec_type", "-of", "json", entry], { timeout: 20_000 });
     const codecs = ((JSON.parse(stdout) as { streams?: { codec_name?: string }[] }).streams ?? []).map((x) => x.codec_name ?? "?");
     // Decode two seconds of it, as a player would.
-    await exec(t.ffmpeg, ["-v", "error", "-rw_timeout", "5000000", "-i", entry, "-t", "2", "-f", "null", "-"], { timeout: 30_000 });
+    await exec(t.ffmpeg, ["-v", "error", "-rw_timeout", "5000000", ...hostArgs(edge.host), "-i", entry, "-t", "2", "-f", "null", "-"], { timeout: 30_000 });
     return { ok: codecs.includes("h264") && codecs.includes("aac"), value: `decoded ${codecs.join(" + ") || "nothing"}` };
   });
 }
@@ -241,11 +276,11 @@ export async function runSmoke(t: SmokeTarget, progress: (line: string) => void 
   const first = t.edges[0];
   if (first !== undefined) {
     await r.check("unknown-stream-404", undefined, first.name, async () => {
-      const res = await get(`${first.url}/hls/edgelab-smoke-no-such-stream/index.m3u8`);
+      const res = await get(`${first.url}/hls/edgelab-smoke-no-such-stream/index.m3u8`, first.host);
       return { ok: res.status === 404, value: `${res.status}` };
     });
     await r.check("cors-on-404", undefined, first.name, async () => {
-      const res = await get(`${first.url}/hls/edgelab-smoke-no-such-stream/index.m3u8`);
+      const res = await get(`${first.url}/hls/edgelab-smoke-no-such-stream/index.m3u8`, first.host);
       const cors = res.headers.get("access-control-allow-origin");
       return { ok: res.status === 404 && cors === "*", value: `${res.status}, Access-Control-Allow-Origin: ${cors ?? "(missing)"}` };
     });

@@ -97,6 +97,11 @@ export interface StandinOptions {
   readonly lbDelayMs?: number;
   /** Rollouts of these workloads never finish ("namespace/name"). */
   readonly stuckRollouts?: ReadonlySet<string>;
+  /**
+   * The LoadBalancer address given to these Services and Ingresses ("namespace/name"), e.g. a
+   * loopback address where a test serves something real; others get 198.18.200.x.
+   */
+  readonly lbAddresses?: Readonly<Record<string, string>>;
 }
 
 interface Stored {
@@ -354,7 +359,7 @@ export async function startKubeApiserverStandin(options: StandinOptions = {}): P
     const hasLb = isObject(s.object["status"]) && isObject(s.object["status"]["loadBalancer"]) && Array.isArray(s.object["status"]["loadBalancer"]["ingress"]);
     if (wantsLb && !hasLb) {
       later(lbDelay, () => {
-        const ip = `198.18.200.${nextLbIp++}`;
+        const ip = options.lbAddresses?.[id] ?? `198.18.200.${nextLbIp++}`;
         setStatus(key, { loadBalancer: { ingress: [s.type.kind === "Service" ? { ip, ipMode: "VIP" } : { ip }] } });
       });
     }

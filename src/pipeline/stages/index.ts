@@ -1,5 +1,7 @@
 /** Every stage edgelab has, in no particular order (the runner orders them by STAGE_ORDER). */
 import type { Stage } from "../stage.js";
+import { deployStage } from "./deploy.js";
+import { dnsStage } from "./dns.js";
 import { localStage } from "./local.js";
 import { provisionStage } from "./provision.js";
 import { renderStage } from "./render.js";
@@ -7,5 +9,5 @@ import { smokeStage } from "./smoke.js";
 import { validateStage } from "./validate.js";
 
 export function allStages(): Stage[] {
-  return [validateStage, renderStage, provisionStage, localStage, smokeStage];
+  return [validateStage, renderStage, provisionStage, localStage, smokeStage, deployStage, dnsStage];
 }

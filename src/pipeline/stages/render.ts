@@ -17,7 +17,8 @@ export function artifactsDir(p: PipelineContext): string {
   return join(p.stateDir, "artifacts");
 }
 
-function render(p: PipelineContext): Artifact[] {
+/** Every artifact of the lab, as the render stage writes it (pure: nothing is written). */
+export function renderedArtifacts(p: PipelineContext): Artifact[] {
   return renderAll(p.lab, { paths: localLayout(dirname(p.location.path)).nginx, imageTag: packageVersion() });
 }
 
@@ -47,15 +48,15 @@ export const renderStage: Stage = {
 
   inputs: (p) => ({ inventory: p.inventoryText, edgelab: packageVersion(), templates: templatesDigest() }),
   verify: (p) => {
-    const off = planArtifacts(artifactsDir(p), render(p)).filter((r) => r.status !== "unchanged").length;
+    const off = planArtifacts(artifactsDir(p), renderedArtifacts(p)).filter((r) => r.status !== "unchanged").length;
     return Promise.resolve(off > 0 ? `${off} rendered file${off === 1 ? " is" : "s are"} missing or edited` : undefined);
   },
   plan: (p) => {
-    const changed = planArtifacts(artifactsDir(p), render(p)).filter((r) => r.status !== "unchanged");
+    const changed = planArtifacts(artifactsDir(p), renderedArtifacts(p)).filter((r) => r.status !== "unchanged");
     return Promise.resolve({ changes: changed.map((r) => `${r.status === "created" ? "+" : "~"} ${r.path}`) });
   },
   apply: (run) => {
-    const artifacts = render(run.p);
+    const artifacts = renderedArtifacts(run.p);
     const results = writeArtifacts(artifactsDir(run.p), artifacts);
     const changed = results.filter((r) => r.status !== "unchanged");
     for (const r of changed) run.step({ message: `${r.status} ${r.path}` });

@@ -1,0 +1,58 @@
+/**
+ * A cluster lab for `edgelab deploy` tests: the seed inventory in a temp dir (with a registry
+ * whose password comes from the environment), a kubeconfig for the Kubernetes API server
+ * stand-in, and the fixture manifests of test/fixtures/k8s-deploy/ where `edgelab render` writes
+ * a cluster lab's k8s/ files.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { cli, type CliResult } from "./cli.js";
+import { labData, vars, type Data } from "./inventory.js";
+import type { KubeApiserverStandin } from "./kube-apiserver-standin.js";
+
+const FIXTURES = new URL("../fixtures/k8s-deploy/", import.meta.url).pathname;
+export const REGISTRY_PASSWORD = "registry-pass-5b0d2e7f91c4";
+
+export interface ClusterLab {
+  readonly dir: string;
+  readonly inventory: string;
+  readonly k8s: string;
+  readonly kubeconfig: string;
+  deploy(args?: readonly string[], env?: Record<string, string | undefined>): Promise<CliResult>;
+  /** Any edgelab command on this lab (KUBECONFIG points at the stand-in). */
+  run(args: readonly string[], env?: Record<string, string | undefined>): Promise<CliResult>;
+  /** Every file under the lab's directory, recursively (relative paths). */
+  files(under?: string): string[];
+  cleanup(): void;
+}
+
+/** The seed lab's inventory in a temp dir, a kubeconfig for the stand-in, the fixture manifests under .edgelab/artifacts/k8s/. */
+export function clusterLab(standin: KubeApiserverStandin, mutate: (data: Data) => void = () => undefined): ClusterLab {
+  const dir = mkdtempSync(join(tmpdir(), "edgelab-deploy-"));
+  const data = labData();
+  vars(data)["images"] = { registry: { address: "registry.example.com:5000/edgelab", username: "edgelab", password: { env: "EDGELAB_TEST_REGISTRY_PASSWORD" } } };
+  mutate(data);
+  const inventory = join(dir, "inventory.yml");
+  writeFileSync(inventory, stringify(data));
+  const kubeconfig = join(dir, "kubeconfig.yaml");
+  writeFileSync(kubeconfig, standin.kubeconfig(), { mode: 0o600 });
+  const k8s = join(dir, ".edgelab", "artifacts", "k8s");
+  mkdirSync(k8s, { recursive: true });
+  for (const f of readdirSync(FIXTURES)) if (f.endsWith(".yaml")) copyFileSync(join(FIXTURES, f), join(k8s, f));
+  const walk = (d: string, prefix: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
+  return {
+    dir,
+    inventory,
+    k8s,
+    kubeconfig,
+    deploy: (args = [], env = {}) =>
+      cli(["-i", inventory, "deploy", "--kubeconfig", kubeconfig, "--timeout", "20", ...args], { cwd: dir, env: { PATH: process.env["PATH"], HOME: dir, EDGELAB_TEST_REGISTRY_PASSWORD: REGISTRY_PASSWORD, ...env } }),
+    run: (args, env = {}) => cli(["-i", inventory, ...args], { cwd: dir, env: { PATH: process.env["PATH"], HOME: dir, KUBECONFIG: kubeconfig, EDGELAB_TEST_REGISTRY_PASSWORD: REGISTRY_PASSWORD, ...env } }),
+    files: (under = "") => (existsSync(join(dir, under)) ? walk(join(dir, under), under === "" ? "" : `${under}/`) : []),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
