@@ -63,6 +63,10 @@ export interface PipelineOptions {
   readonly waitSsh: boolean;
   /** --tls-fingerprint for the Proxmox API (normalized), over the environment and the inventory. */
   readonly tlsFingerprint?: string | undefined;
+  /** --trust-on-first-use: accept SSH host keys edgelab does not know (logged; never the default). */
+  readonly trustOnFirstUse?: boolean;
+  /** --kubeconfig: where the cluster's kubeconfig goes (default: merged into ~/.kube/config). */
+  readonly kubeconfig?: string | undefined;
 }
 
 /** A line of progress: per host when `host` is set (a sub-row on a terminal). */
