@@ -222,7 +222,7 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
           if (keys !== undefined) recordHostKeys(stateDir, [keys]);
           if (!flags.waitSsh) return;
           try {
-            const reached = await access.reach({ name: h.name, address: h.address }, "SSH handshake with the known host key", async (address) => {
+            const reached = await access.reach({ name: h.name, address: h.address }, "wait for SSH", async (address) => {
               show(h.name, vm.vmid, "wait for SSH", Date.now(), { event: "step", step: "wait for SSH" });
               const target = { name: h.name, address, port: h.sshPort, username: h.sshUser ?? "root" };
               return waitForHostKey(target, keys?.keys ?? [], { timeoutMs: flags.sshTimeoutMs, trustOnFirstUse: keys === undefined && flags.trustOnFirstUse });
