@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseKubeconfig } from "../../src/ansible/kubeconfig.js";
-import { parseKnownHosts } from "../../src/exec/known-hosts.js";
+import { fingerprint, parseKnownHosts } from "../../src/exec/known-hosts.js";
 import { cli, type CliResult } from "../helpers/cli.js";
 import { events as pipelineEvents } from "../helpers/events.js";
 import { at, host, labData, type Data } from "../helpers/inventory.js";
@@ -98,7 +98,11 @@ describe("edgelab up --from prepare (provider proxmox, provisioning not run)", (
     const r = await up([]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: up failed at stage prepare: prepare failed on 5 hosts:/);
-    for (const name of names) expect(r.stderr).toMatch(new RegExp(`\\n  ${name}: [^\\n]*unreachable: [^\\n]*Host key verification failed`));
+    for (const name of names) {
+      // Each failure names the host and the key it really presented (its own), refused against the inventory's.
+      const line = r.stderr.split("\n").find((l) => l.startsWith(`  ${name}: `));
+      expect(line).toBe(`  ${name}: Gathering Facts: unreachable: SSH host key verification failed: the host presented ED25519 ${fingerprint(lab.host(name).hostKey)}, which is not the key edgelab knows for it (${join(dir, ".edgelab", "known_hosts")}); connection refused`);
+    }
     const log = /full log: (\S+\.jsonl)/.exec(r.stderr)?.[1];
     expect(log).toBeDefined();
     expect(existsSync(log ?? "")).toBe(true);
@@ -111,7 +115,8 @@ describe("edgelab up --from prepare (provider proxmox, provisioning not run)", (
     writeInventory(testInventory((name) => `${lab.host(name).hostKey.type} ${lab.host(name).hostKey.blob}`));
     expect((await cli(["up", "-i", inventory, "--only", "render"], { cwd: dir, env: process.env })).code).toBe(0);
     const r = await up([], {});
-    expect(r.code, r.stderr).toBe(1);
+    // A missing secret is the user's to fix (exit 2), found before any host is contacted for K3s.
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/up failed at stage k3s: secret k3s-token: environment variable K3S_TOKEN is not set/);
     expect(r.stdout).toMatch(/^prepare\s+ok\s+\d+/m);
     // The inventory's keys are edgelab's known hosts now; prepare ran on every host.

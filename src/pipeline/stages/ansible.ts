@@ -114,10 +114,18 @@ export async function runPlaybook(run: StageRun, step: PlaybookStep, after?: (re
 export function playbookOutcome(outcome: PlaybookOutcome, hosts: number, what: string): { changes: number; summary: string; skipped?: readonly SkippedStep[] } {
   if (!outcome.ran) return { changes: 0, summary: `${what}: skipped (rehearsal, nothing contacted)`, skipped: outcome.skipped };
   const changes = outcome.result.changed.length;
-  const notices = outcome.result.skipped.filter((s) => s.reason !== "" && !/condition was false|no items/.test(s.reason));
+  // What a role said it skipped and why (a container host's kernel tasks...), one line per task and reason.
+  const grouped = new Map<string, { task: string; reason: string; hosts: string[] }>();
+  for (const s of outcome.result.skipped) {
+    if (s.reason === "" || /condition was false|no items/.test(s.reason)) continue;
+    const key = `${s.task}\u0000${s.reason}`;
+    const entry = grouped.get(key) ?? { task: s.task, reason: s.reason, hosts: [] };
+    entry.hosts.push(s.host);
+    grouped.set(key, entry);
+  }
   return {
     changes,
     summary: `${what} on ${hosts} host${hosts === 1 ? "" : "s"}, ${changes} task result${changes === 1 ? "" : "s"} changed`,
-    ...(notices.length > 0 ? { skipped: notices.map((s) => ({ what: `${s.task} on ${s.host}`, reason: s.reason })) } : {}),
+    ...(grouped.size > 0 ? { skipped: [...grouped.values()].map((g) => ({ what: `${g.task} on ${g.hosts.join(", ")}`, reason: g.reason })) } : {}),
   };
 }
