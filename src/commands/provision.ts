@@ -12,9 +12,9 @@ import { readActual, readIdentity, type ClusterIdentity } from "../providers/pro
 import type { ActualVm } from "../providers/proxmox/plan.js";
 import { knownHostsFromAgent } from "../providers/proxmox/agent.js";
 import { pveApi } from "../providers/proxmox/api.js";
-import { fingerprint, parseHostKey, parseKnownHosts, type KnownHost } from "../exec/known-hosts.js";
+import { fingerprint, parseKnownHosts, type KnownHost } from "../exec/known-hosts.js";
 import { waitForHostKey } from "../exec/ssh.js";
-import { recordHostKeys } from "../pipeline/known-hosts.js";
+import { composeKnownHosts, knownKeys, recordProvisionedKeys } from "../pipeline/known-hosts.js";
 import { table } from "../output.js";
 import type { Context } from "../context.js";
 import type { Lab } from "../model/lab.js";
@@ -202,15 +202,14 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
         lab.hosts.map(async (h) => {
           if (h.vm === undefined) return;
           const vm = h.vm;
-          let keys: KnownHost | undefined;
+          let read: KnownHost | undefined;
           try {
             show(h.name, vm.vmid, "read SSH host keys", Date.now(), { event: "step", step: "read SSH host keys" });
-            keys = await readHostKeys(api, h, vm.node, vm.vmid, { pollMs: options.pollMs });
+            read = await readHostKeys(api, h, vm.node, vm.vmid, { pollMs: options.pollMs });
           } catch (err) {
             const message = (err as Error).message;
             if (h.sshHostKeys.length > 0) {
               // The inventory's keys stand on their own.
-              keys = { host: h.address, port: h.sshPort, keys: h.sshHostKeys.map((k, i) => parseHostKey(k, `${h.name}: ssh_host_keys[${i}]`)) };
               show(h.name, vm.vmid, `host keys from the inventory (the guest agent gave none: ${message})`, Date.now(), { event: "step", step: "host keys from the inventory" });
             } else if (flags.trustOnFirstUse) {
               show(h.name, vm.vmid, `--trust-on-first-use: no host key from the guest agent (${message}); the key the VM presents will be accepted UNVERIFIED`, Date.now(), { event: "step", step: "trust on first use" });
@@ -219,18 +218,23 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
               return;
             }
           }
-          if (keys !== undefined) recordHostKeys(stateDir, [keys]);
+          if (read !== undefined) recordProvisionedKeys(stateDir, [read]);
+          composeKnownHosts(stateDir, [h]);
+          const keys = knownKeys(stateDir, h.address, h.sshPort);
           if (!flags.waitSsh) return;
           try {
             const reached = await access.reach({ name: h.name, address: h.address }, "wait for SSH", async (address) => {
               show(h.name, vm.vmid, "wait for SSH", Date.now(), { event: "step", step: "wait for SSH" });
               const target = { name: h.name, address, port: h.sshPort, username: h.sshUser ?? "root" };
-              return waitForHostKey(target, keys?.keys ?? [], { timeoutMs: flags.sshTimeoutMs, trustOnFirstUse: keys === undefined && flags.trustOnFirstUse });
+              return waitForHostKey(target, keys, { timeoutMs: flags.sshTimeoutMs, trustOnFirstUse: keys.length === 0 && flags.trustOnFirstUse });
             });
             if (reached.reached) {
               const { key, verified } = reached.value;
               // A key accepted on first use is recorded: from here on it is checked like any other.
-              if (!verified) recordHostKeys(stateDir, [{ host: h.address, port: h.sshPort, keys: [key] }]);
+              if (!verified) {
+                recordProvisionedKeys(stateDir, [{ host: h.address, port: h.sshPort, keys: [key] }]);
+                composeKnownHosts(stateDir, [h]);
+              }
               show(h.name, vm.vmid, verified ? `SSH host key verified (${key.type} ${fingerprint(key)})` : `--trust-on-first-use: accepted ${key.type} ${fingerprint(key)} UNVERIFIED`, Date.now(), { event: "step", step: "SSH answers", key: `${key.type} ${fingerprint(key)}`, verified });
             }
           } catch (err) {
@@ -275,15 +279,10 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
   }
 }
 
-/**
- * A VM's SSH host keys: read through the guest agent (the Proxmox API, not the VM's address),
- * plus those the inventory gives for the host.
- */
+/** A VM's SSH host keys, read through the guest agent (the Proxmox API, not the VM's address). */
 async function readHostKeys(api: ReturnType<typeof pveApi>, h: Lab["hosts"][number], node: string, vmid: number, options: { pollMs: number }): Promise<KnownHost> {
   const lines = await knownHostsFromAgent(api, node, vmid, h.address, { port: h.sshPort, pollMs: options.pollMs });
-  const read = parseKnownHosts(lines.join("\n")).flatMap((k) => k.keys);
-  const given = h.sshHostKeys.map((k, i) => parseHostKey(k, `${h.name}: ssh_host_keys[${i}]`));
-  return { host: h.address, port: h.sshPort, keys: [...read, ...given.filter((g) => !read.some((r) => r.type === g.type && r.blob === g.blob))] };
+  return { host: h.address, port: h.sshPort, keys: parseKnownHosts(lines.join("\n")).flatMap((k) => k.keys) };
 }
 
 /** What the cluster holds against what the inventory asks for (read-only): the plan's counts. */

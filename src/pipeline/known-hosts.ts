@@ -1,7 +1,9 @@
 /**
- * The lab's known_hosts file (.edgelab/known_hosts beside the inventory): where provisioning
- * records the keys it read through the guest agent, and where the stages that reach the hosts
- * add the keys the inventory gives. Ansible (OpenSSH) and node-ssh check hosts strictly against it.
+ * The lab's known_hosts file (.edgelab/known_hosts beside the inventory), which Ansible (OpenSSH)
+ * and node-ssh check every host against, strictly. Each host's entry is made of two sources:
+ * the keys provisioning learned (read through the guest agent, or accepted on first use when
+ * asked), kept in .edgelab/known_hosts.provisioned, and the keys the inventory gives
+ * (ssh_host_keys) as it stands now — so a key removed from the inventory is no longer accepted.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,30 +15,35 @@ export function knownHostsFile(stateDir: string): string {
   return join(stateDir, "known_hosts");
 }
 
-/** Sets each host's keys to exactly these (a re-provisioned VM has new keys); other hosts stay. */
-export function recordHostKeys(stateDir: string, hosts: readonly KnownHost[]): WriteStatus {
-  return updateKnownHosts(knownHostsFile(stateDir), hosts);
+function provisionedFile(stateDir: string): string {
+  return join(stateDir, "known_hosts.provisioned");
 }
 
-/** The keys the file holds for host:port. */
-export function knownKeys(stateDir: string, address: string, port: number): readonly HostKey[] {
-  const file = knownHostsFile(stateDir);
+function keysIn(file: string, address: string, port: number): readonly HostKey[] {
   return existsSync(file) ? keysFor(parseKnownHosts(readFileSync(file, "utf8")), address, port) : [];
 }
 
+/** Records what provisioning learned about each host's keys (a re-provisioned VM's old keys are replaced). */
+export function recordProvisionedKeys(stateDir: string, hosts: readonly KnownHost[]): WriteStatus {
+  return updateKnownHosts(provisionedFile(stateDir), hosts);
+}
+
+/** The keys the known_hosts file holds for host:port. */
+export function knownKeys(stateDir: string, address: string, port: number): readonly HostKey[] {
+  return keysIn(knownHostsFile(stateDir), address, port);
+}
+
 /**
- * Adds the keys the inventory gives (ssh_host_keys) to those already known for each host (read
- * through the guest agent, or accepted on first use): both are accepted.
+ * Writes each lab host's entry: the keys provisioning learned plus those the inventory gives now.
+ * A host with neither is left as it is (nothing to verify it against: strict checking refuses it).
  */
-export function addInventoryHostKeys(stateDir: string, hosts: readonly LabHost[]): WriteStatus {
-  const given = hosts.filter((h) => h.sshHostKeys.length > 0);
-  if (given.length === 0) return "unchanged";
-  return recordHostKeys(
-    stateDir,
-    given.map((h) => {
-      const known = knownKeys(stateDir, h.address, h.sshPort);
+export function composeKnownHosts(stateDir: string, hosts: readonly LabHost[]): WriteStatus {
+  const entries = hosts
+    .map((h) => {
+      const provisioned = keysIn(provisionedFile(stateDir), h.address, h.sshPort);
       const inventory = h.sshHostKeys.map((k, i) => parseHostKey(k, `${h.name}: ssh_host_keys[${i}]`));
-      return { host: h.address, port: h.sshPort, keys: [...known, ...inventory.filter((k) => !known.some((x) => x.type === k.type && x.blob === k.blob))] };
-    }),
-  );
+      return { host: h.address, port: h.sshPort, keys: [...provisioned, ...inventory.filter((k) => !provisioned.some((x) => x.type === k.type && x.blob === k.blob))] };
+    })
+    .filter((e) => e.keys.length > 0);
+  return entries.length === 0 ? "unchanged" : updateKnownHosts(knownHostsFile(stateDir), entries);
 }

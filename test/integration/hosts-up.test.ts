@@ -89,27 +89,38 @@ afterAll(async () => {
 }, 120_000);
 
 describe("edgelab up --from prepare (provider proxmox, provisioning not run)", () => {
-  it("refuses hosts whose SSH host key is not the one the inventory gives, naming each host and the log", async () => {
+  it("refuses hosts whose SSH host key is not the one the inventory gives, naming each host and both keys, before running anything", async () => {
     // Every host's key swapped with another's: each presents a key the inventory does not give it.
     const names = lab.hosts.map((h) => h.name);
+    const swapped = (name: string): string => names[(names.indexOf(name) + 1) % names.length] ?? name;
     const keyOf = (name: string): string => `${lab.host(name).hostKey.type} ${lab.host(name).hostKey.blob}`;
-    writeInventory(testInventory((name) => keyOf(names[(names.indexOf(name) + 1) % names.length] ?? name)));
+    writeInventory(testInventory((name) => keyOf(swapped(name))));
     expect((await cli(["up", "-i", inventory, "--only", "render"], { cwd: dir, env: process.env })).code).toBe(0);
     const r = await up([]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: up failed at stage prepare: prepare failed on 5 hosts:/);
+    expect(r.stderr).toMatch(/error: up failed at stage prepare: SSH host key check failed on 5 hosts, nothing was run:/);
     for (const name of names) {
-      // Each failure names the host and the key it really presented (its own), refused against the inventory's.
-      const line = r.stderr.split("\n").find((l) => l.startsWith(`  ${name}: `));
-      expect(line).toBe(`  ${name}: Gathering Facts: unreachable: SSH host key verification failed: the host presented ED25519 ${fingerprint(lab.host(name).hostKey)}, which is not the key edgelab knows for it (${join(dir, ".edgelab", "known_hosts")}); connection refused`);
+      const h = lab.host(name);
+      const line = r.stderr.split("\n").find((l) => l.startsWith(`  ${name} `));
+      expect(line).toBe(`  ${name} (${h.address}) presented SSH host key ssh-ed25519 ${fingerprint(h.hostKey)}, which is not the key edgelab knows for it (ssh-ed25519 ${fingerprint(lab.host(swapped(name)).hostKey)}); connection refused`);
     }
-    const log = /full log: (\S+\.jsonl)/.exec(r.stderr)?.[1];
-    expect(log).toBeDefined();
-    expect(existsSync(log ?? "")).toBe(true);
-    expect(log).toContain(join(dir, ".edgelab", "logs"));
     // Nothing was done on any host.
     for (const name of names) expect(existsSync(lab.host(name).file("/etc/sysctl.d/90-edgelab.conf")), name).toBe(false);
   }, 300_000);
+
+  it("reports a failed task as host, task and message, naming the full log", async () => {
+    const data = testInventory((name) => `${lab.host(name).hostKey.type} ${lab.host(name).hostKey.blob}`);
+    // A package no mirror has (and the hosts have no way out): apt fails on every host.
+    at(data, "all.vars")["prereq_packages"] = ["curl", "edgelab-no-such-package"];
+    writeInventory(data);
+    const r = await up([]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: up failed at stage prepare: prepare failed on 5 hosts:/);
+    for (const h of lab.hosts) expect(r.stderr, h.name).toMatch(new RegExp(`\\n  ${h.name}: prereq : Install the missing packages: \\S`));
+    const log = /full log: (\S+\.jsonl)/.exec(r.stderr)?.[1] ?? "";
+    expect(log.startsWith(join(dir, ".edgelab", "logs"))).toBe(true);
+    expect(readFileSync(log, "utf8")).toContain('"prereq : Install the missing packages"');
+  }, 600_000);
 
   it("prepares the hosts, then stops at k3s when the token is missing, before touching any host", async () => {
     writeInventory(testInventory((name) => `${lab.host(name).hostKey.type} ${lab.host(name).hostKey.blob}`));
@@ -121,6 +132,7 @@ describe("edgelab up --from prepare (provider proxmox, provisioning not run)", (
     expect(r.stdout).toMatch(/^prepare\s+ok\s+\d+/m);
     // The inventory's keys are edgelab's known hosts now; prepare ran on every host.
     const known = parseKnownHosts(readFileSync(join(dir, ".edgelab", "known_hosts"), "utf8"));
+    // (The swapped keys of the first test are gone: only what the inventory gives now is accepted.)
     expect(known.map((k) => [k.host, k.keys.map((x) => x.blob)]).sort()).toEqual(lab.hosts.map((h) => [h.address, [h.hostKey.blob]]).sort());
     for (const h of lab.hosts) expect(existsSync(h.file("/etc/sysctl.d/90-edgelab.conf")), h.name).toBe(true);
     for (const h of lab.hosts) expect(standinEvents(lab, h.name), h.name).toEqual([]);

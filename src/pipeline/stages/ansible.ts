@@ -13,7 +13,9 @@ import type { AnsibleEvent } from "../../ansible/events.js";
 import type { SecretRef } from "../../inventory/schema.js";
 import type { LabHost } from "../../model/lab.js";
 import { hashValue } from "../../util/hash.js";
-import { addInventoryHostKeys } from "../known-hosts.js";
+import { HostKeyError } from "../../exec/known-hosts.js";
+import { waitForHostKey } from "../../exec/ssh.js";
+import { composeKnownHosts, knownKeys } from "../known-hosts.js";
 import { resolveSecret } from "../secrets.js";
 import type { PipelineContext, SkippedStep, StageRun } from "../stage.js";
 import { hostAccess } from "./access.js";
@@ -33,10 +35,15 @@ export function ansibleContentDigest(): string {
   return hashValue(files.sort());
 }
 
-/** The inputs every Ansible stage has: the hosts and how they are reached, the Ansible content, the rendered variables. */
+/**
+ * The inputs every Ansible stage has: the hosts and how they are reached, the Ansible content, the
+ * rendered variables — and the inventory itself, since it is Ansible's inventory too (any
+ * variable in it, e.g. prereq_packages, reaches the roles).
+ */
 export function ansibleInputs(p: PipelineContext, families: readonly string[]): Record<string, unknown> {
   const render = p.outputs.get("render") ?? {};
   return {
+    inventory: p.inventoryText,
     hosts: p.lab.hosts.map((h) => ({ name: h.name, address: h.address, port: h.sshPort, user: h.sshUser, role: h.role, keys: h.sshHostKeys })),
     ansible: ansibleContentDigest(),
     ...Object.fromEntries(["ansible", ...families].map((f) => [`render.${f}`, render[f] ?? ""])),
@@ -51,6 +58,34 @@ export function checkK3sToken(p: PipelineContext): void {
   const ref: SecretRef = p.lab.k3s.token;
   if (typeof ref === "string" || "vault" in ref) return;
   resolveSecret(ref, "k3s-token", { env: p.ctx.env, baseDir: dirname(p.location.path), secretsDir: join(p.stateDir, "secrets") });
+}
+
+/**
+ * Before a playbook: each host proves, in an SSH handshake, that it holds a key edgelab knows for
+ * it. A host presenting another key stops the stage before anything runs, naming the host, the
+ * key it presented and the keys edgelab knows (Ansible, pipelining, would only say "Broken
+ * pipe"). A host that does not answer is left to Ansible, which reports it as unreachable.
+ */
+async function checkHostKeys(run: StageRun, hosts: readonly LabHost[]): Promise<void> {
+  const p = run.p;
+  const refused = await Promise.all(
+    hosts.map(async (h) => {
+      const keys = knownKeys(p.stateDir, h.address, h.sshPort);
+      try {
+        await waitForHostKey({ name: h.name, address: h.address, port: h.sshPort, username: h.sshUser ?? "root" }, keys, { timeoutMs: 10_000, retryMs: 10_000, signal: run.signal });
+        return undefined;
+      } catch (err) {
+        if (err instanceof HostKeyError) return err.message;
+        run.step({ host: h.name, message: `SSH handshake did not complete (${err instanceof Error ? err.message : String(err)}); Ansible reports the host if it stays unreachable` });
+        return undefined;
+      }
+    }),
+  );
+  const problems = refused.filter((m): m is string => m !== undefined);
+  if (problems.length === 0) return;
+  throw new HostKeyError(`SSH host key check failed on ${problems.length} host${problems.length === 1 ? "" : "s"}, nothing was run:\n${problems.map((m) => `  ${m}`).join("\n")}`, {
+    hint: "If a host was re-created, give its new key in the inventory (ssh_host_keys) or run `edgelab up --only provision` to read it again through the guest agent; otherwise something else answers at that address.",
+  });
 }
 
 /** One line of progress for a host's task result. */
@@ -80,8 +115,9 @@ export async function runPlaybook(run: StageRun, step: PlaybookStep, after?: (re
     const reached = await access.reachAll(step.hosts.map((h) => ({ name: h.name, address: h.address })), step.what, () => Promise.resolve());
     if (!reached.reached) return { ran: false, skipped: reached.skipped.map((k) => ({ what: `${k.step} on ${k.host} (${k.address})`, reason: k.reason })) };
   }
-  addInventoryHostKeys(p.stateDir, p.lab.hosts);
+  composeKnownHosts(p.stateDir, p.lab.hosts);
   const trustOnFirstUse = p.options.trustOnFirstUse === true;
+  if (!trustOnFirstUse) await checkHostKeys(run, step.hosts);
   const runner = new AnsibleRunner({
     stateDir: p.stateDir,
     env: p.ctx.env,

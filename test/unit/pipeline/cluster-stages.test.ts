@@ -13,7 +13,7 @@ import { parseKubeconfig } from "../../../src/ansible/kubeconfig.js";
 import { parseHostKey, parseKnownHosts } from "../../../src/exec/known-hosts.js";
 import type { Lab, LabHost } from "../../../src/model/lab.js";
 import { Journal } from "../../../src/pipeline/journal.js";
-import { addInventoryHostKeys, knownHostsFile, recordHostKeys } from "../../../src/pipeline/known-hosts.js";
+import { composeKnownHosts, knownHostsFile, recordProvisionedKeys } from "../../../src/pipeline/known-hosts.js";
 import type { PipelineContext, StageRun } from "../../../src/pipeline/stage.js";
 import { k3sStage, kubeconfigPath } from "../../../src/pipeline/stages/k3s.js";
 
@@ -84,26 +84,30 @@ describe("the k3s stage's kubeconfig", () => {
 });
 
 describe("known hosts", () => {
-  const host = (keys: readonly string[]): LabHost => ({ name: "h1", address: "198.18.0.10", sshPort: 22, sshHostKeys: keys }) as unknown as LabHost;
+  const host = (keys: readonly string[], address = "198.18.0.10"): LabHost => ({ name: "h1", address, sshPort: 22, sshHostKeys: keys }) as unknown as LabHost;
+  const blobs = (stateDir: string): [string, string[]][] => parseKnownHosts(readFileSync(knownHostsFile(stateDir), "utf8")).map((k) => [k.host, k.keys.map((x) => x.blob).sort()]);
+  const blob = (key: string): string => key.split(" ")[1] ?? "";
 
-  it("accepts the inventory's keys beside those read through the guest agent", () => {
+  it("accepts the inventory's keys beside those read through the guest agent, and only while the inventory gives them", () => {
     const stateDir = join(dir, ".edgelab");
-    recordHostKeys(stateDir, [{ host: "198.18.0.10", port: 22, keys: [parseHostKey(KEY_A)] }]);
-    addInventoryHostKeys(stateDir, [host([KEY_B])]);
-    const known = parseKnownHosts(readFileSync(knownHostsFile(stateDir), "utf8"));
-    expect(known.map((k) => [k.host, k.keys.map((x) => x.blob).sort()])).toEqual([["198.18.0.10", [KEY_A, KEY_B].map((k) => k.split(" ")[1]).sort()]]);
-    // The same key again adds nothing.
-    expect(addInventoryHostKeys(stateDir, [host([KEY_B])])).toBe("unchanged");
+    recordProvisionedKeys(stateDir, [{ host: "198.18.0.10", port: 22, keys: [parseHostKey(KEY_A)] }]);
+    composeKnownHosts(stateDir, [host([KEY_B])]);
+    expect(blobs(stateDir)).toEqual([["198.18.0.10", [blob(KEY_A), blob(KEY_B)].sort()]]);
+    expect(composeKnownHosts(stateDir, [host([KEY_B])])).toBe("unchanged");
+    // A key taken out of the inventory is no longer accepted; the agent's stays.
+    composeKnownHosts(stateDir, [host([])]);
+    expect(blobs(stateDir)).toEqual([["198.18.0.10", [blob(KEY_A)]]]);
   });
 
-  it("replaces a re-provisioned host's keys with the ones read now", () => {
+  it("replaces a re-provisioned host's keys with the ones read now, and leaves other hosts alone", () => {
     const stateDir = join(dir, ".edgelab");
-    recordHostKeys(stateDir, [{ host: "198.18.0.10", port: 22, keys: [parseHostKey(KEY_A)] }, { host: "198.18.0.11", port: 22, keys: [parseHostKey(KEY_A)] }]);
-    recordHostKeys(stateDir, [{ host: "198.18.0.10", port: 22, keys: [parseHostKey(KEY_B)] }]);
-    const known = parseKnownHosts(readFileSync(knownHostsFile(stateDir), "utf8"));
-    expect(known.map((k) => [k.host, k.keys.map((x) => x.blob)])).toEqual([
-      ["198.18.0.10", [KEY_B.split(" ")[1]]],
-      ["198.18.0.11", [KEY_A.split(" ")[1]]],
+    recordProvisionedKeys(stateDir, [{ host: "198.18.0.10", port: 22, keys: [parseHostKey(KEY_A)] }, { host: "198.18.0.11", port: 22, keys: [parseHostKey(KEY_A)] }]);
+    composeKnownHosts(stateDir, [host([]), host([], "198.18.0.11")]);
+    recordProvisionedKeys(stateDir, [{ host: "198.18.0.10", port: 22, keys: [parseHostKey(KEY_B)] }]);
+    composeKnownHosts(stateDir, [host([])]);
+    expect(blobs(stateDir)).toEqual([
+      ["198.18.0.10", [blob(KEY_B)]],
+      ["198.18.0.11", [blob(KEY_A)]],
     ]);
   });
 });
