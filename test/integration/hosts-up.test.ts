@@ -110,17 +110,17 @@ describe("edgelab up --from prepare (provider proxmox, provisioning not run)", (
 
   it("reports a failed task as host, task and message, naming the full log", async () => {
     const data = testInventory((name) => `${lab.host(name).hostKey.type} ${lab.host(name).hostKey.blob}`);
-    // A package no mirror has (and the hosts have no way out): apt fails on every host.
-    at(data, "all.vars")["prereq_packages"] = ["curl", "edgelab-no-such-package"];
+    // A sysctl no kernel has (an inventory variable reaching the role): setting it fails on every host.
+    at(data, "all.vars")["prereq_sysctls"] = [{ name: "net.ipv4.edgelab_no_such_key", value: "1", scope: "netns" }];
     writeInventory(data);
     const r = await up([]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error: up failed at stage prepare: prepare failed on 5 hosts:/);
-    for (const h of lab.hosts) expect(r.stderr, h.name).toMatch(new RegExp(`\\n  ${h.name}: prereq : Install the missing packages: \\S`));
+    for (const h of lab.hosts) expect(r.stderr, h.name).toMatch(new RegExp(`\\n  ${h.name}: prereq : Set network sysctls: [^\\n]*edgelab_no_such_key`));
     const log = /full log: (\S+\.jsonl)/.exec(r.stderr)?.[1] ?? "";
     expect(log.startsWith(join(dir, ".edgelab", "logs"))).toBe(true);
-    expect(readFileSync(log, "utf8")).toContain('"prereq : Install the missing packages"');
-  }, 600_000);
+    expect(readFileSync(log, "utf8")).toContain('"prereq : Set network sysctls"');
+  }, 300_000);
 
   it("prepares the hosts, then stops at k3s when the token is missing, before touching any host", async () => {
     writeInventory(testInventory((name) => `${lab.host(name).hostKey.type} ${lab.host(name).hostKey.blob}`));
