@@ -116,6 +116,23 @@ export function resultMessage(result: Readonly<Record<string, unknown>>): string
   return stdout !== "" ? lastLines(stdout, 4) : "failed without a message";
 }
 
+/**
+ * An unreachable host's message in one readable line. OpenSSH's host-key refusal (a banner of
+ * '@' and advice) becomes what happened: the key the host presented and where edgelab's keys
+ * are; Ansible's "Data could not be sent..." preamble goes.
+ */
+export function unreachableMessage(message: string): string {
+  const flat = message.replace(/\s+/g, " ").trim();
+  const file = /Add correct host key in (\S+) to get rid/.exec(flat)?.[1] ?? /known_hosts file \(?(\S+?)\)?[ .]/.exec(flat)?.[1];
+  const presented = /The fingerprint for the (\S+) key sent by the remote host is (SHA256:[A-Za-z0-9+/=]+)/.exec(flat);
+  if (/Host key verification failed/.test(flat)) {
+    if (presented !== null) return `SSH host key verification failed: the host presented ${presented[1] ?? ""} ${presented[2] ?? ""}, which is not the key edgelab knows for it${file === undefined ? "" : ` (${file})`}; connection refused`;
+    const none = /No (\S+) host key is known for (\S+)/.exec(flat);
+    return `SSH host key verification failed: no ${none?.[1] ?? ""} host key is known for ${none?.[2] ?? "it"}${file === undefined ? "" : ` in ${file}`} (strict checking)`.replace(/no {2}host/, "no host");
+  }
+  return flat.replace(/^Data could not be sent to remote host "[^"]*"\. Make sure this host can be reached over ssh: /, "").replace(/^Failed to connect to the host via ssh: /, "");
+}
+
 /** A task's name without the "role : " prefix Ansible adds to tasks of roles. */
 export function bareTask(name: string): string {
   return name.replace(/^[\w.-]+ : /, "");
@@ -165,7 +182,8 @@ export class RunSummarizer {
     if (event.kind !== "host") return;
     this.results.add(`${event.host}\u0000${bareTask(event.task)}`);
     if (event.status === "failed" || event.status === "unreachable") {
-      this.lastFailure.set(event.host, { host: event.host, task: event.task, message: resultMessage(event.result), unreachable: event.status === "unreachable" });
+      const message = resultMessage(event.result);
+      this.lastFailure.set(event.host, { host: event.host, task: event.task, message: event.status === "unreachable" ? unreachableMessage(message) : message, unreachable: event.status === "unreachable" });
     } else if (event.status === "skipped") {
       const why = text(event.result["skip_reason"]) || text(event.result["skipped_reason"]);
       this.skips.push({ host: event.host, task: event.task, why: why === "" || why === "Conditional result was False" ? "its condition was false" : why === "No items in the list" ? "nothing to do (no items)" : why });

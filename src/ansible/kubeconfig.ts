@@ -121,8 +121,9 @@ export interface InstalledKubeconfig {
  * Fetches K3s' kubeconfig from the first server (through an Executor whose connection verified
  * the host key) and merges it into `path` as context `name` pointing at `server`.
  */
-export async function installKubeconfig(firstServer: Executor, options: { name: string; server: string; path: string }): Promise<InstalledKubeconfig> {
-  const text = (await firstServer.run(["cat", K3S_KUBECONFIG], { timeoutMs: 30_000 })).stdout;
+export async function installKubeconfig(firstServer: Executor, options: { name: string; server: string; path: string; sudo?: boolean }): Promise<InstalledKubeconfig> {
+  // The file is root's (0600): a login other than root reads it through sudo, without a password prompt.
+  const text = (await firstServer.run([...(options.sudo === true ? ["sudo", "-n"] : []), "cat", K3S_KUBECONFIG], { timeoutMs: 30_000 })).stdout;
   const lab = rewriteK3sKubeconfig(parseKubeconfig(text, `${firstServer.host}:${K3S_KUBECONFIG}`), options.name, options.server);
   const status = writeKubeconfig(options.path, mergeKubeconfig(readKubeconfig(options.path), lab));
   return { path: options.path, context: options.name, server: options.server, status };

@@ -41,6 +41,8 @@ export interface PlaybookRequest {
   readonly limit?: readonly string[];
   readonly onEvent?: (event: AnsibleEvent) => void;
   readonly timeoutMs?: number;
+  /** Stops ansible-playbook (Ctrl-C of the run). */
+  readonly signal?: AbortSignal;
 }
 
 export interface AnsibleResult extends RunSummary {
@@ -54,9 +56,12 @@ export interface AnsibleResult extends RunSummary {
 export class AnsibleError extends EdgelabError {
   override readonly name = "AnsibleError";
   readonly result: AnsibleResult;
+  /** The run's full log (the pipeline names it under the error). */
+  readonly logFile: string;
   constructor(message: string, result: AnsibleResult, hint: string) {
     super(message, { hint });
     this.result = result;
+    this.logFile = result.logFile;
   }
 }
 
@@ -116,6 +121,7 @@ export class AnsibleRunner {
         env,
         allowFailure: true,
         timeoutMs: request.timeoutMs ?? 3_600_000,
+        ...(request.signal === undefined ? {} : { signal: request.signal }),
         onStdoutLine: (line) => {
           lines.push(line);
           for (const event of parseLine(line)) {

@@ -1,6 +1,6 @@
 /** `edgelab provision`: the Proxmox VMs of the lab (and what the provision stage and destroy share). */
 import { Command, Option } from "commander";
-import { connect } from "node:net";
+import { dirname, join } from "node:path";
 import { EXIT_FAILED, UsageError } from "../errors.js";
 import { loadLab } from "../pipeline/inventory-file.js";
 import { HostAccess } from "../pipeline/host-access.js";
@@ -10,7 +10,11 @@ import { ours, planLines, planVms } from "../providers/proxmox/plan.js";
 import { AUTO_CLONES_PER_STORAGE, DEFAULT_PROVISION, Provisioner, type FailedVm, type ProvisionEvent } from "../providers/proxmox/provision.js";
 import { readActual, readIdentity, type ClusterIdentity } from "../providers/proxmox/read.js";
 import type { ActualVm } from "../providers/proxmox/plan.js";
-import { sleep } from "../util/sleep.js";
+import { knownHostsFromAgent } from "../providers/proxmox/agent.js";
+import { pveApi } from "../providers/proxmox/api.js";
+import { fingerprint, parseKnownHosts, type KnownHost } from "../exec/known-hosts.js";
+import { waitForHostKey } from "../exec/ssh.js";
+import { composeKnownHosts, knownKeys, recordProvisionedKeys } from "../pipeline/known-hosts.js";
 import { table } from "../output.js";
 import type { Context } from "../context.js";
 import type { Lab } from "../model/lab.js";
@@ -38,32 +42,10 @@ export function tlsFingerprintOption(): Option {
   return new Option("--tls-fingerprint <sha256>", "trust the Proxmox API's certificate with this SHA-256 (pin; wins over PROXMOX_TLS_FINGERPRINT and the inventory)");
 }
 
-function proxmoxLab(ctx: Context, tlsFingerprint: string | undefined): { lab: Lab; client: ProxmoxClient; display: string } {
+function proxmoxLab(ctx: Context, tlsFingerprint: string | undefined): { lab: Lab; client: ProxmoxClient; display: string; stateDir: string } {
   const { lab, location } = loadLab(ctx);
   if (lab.provider !== "proxmox") throw new UsageError(`${location.display}: provider is ${lab.provider}; this command is for provider proxmox`, "The local lab is started with edgelab up.");
-  return { lab, client: new ProxmoxClient(resolveEndpoint(lab, ctx.env, location.path, { tlsFingerprint })), display: location.display };
-}
-
-/** SSH answers when a TCP connection to port 22 opens (the host key is checked later, by Ansible). */
-async function waitForSsh(address: string, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: address, port, timeout: 3000 });
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("timeout", () => {
-        s.destroy();
-        resolve(false);
-      });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`SSH on ${address}:${port} did not answer within ${Math.round(timeoutMs / 1000)} s`);
-    await sleep(2000);
-  }
+  return { lab, client: new ProxmoxClient(resolveEndpoint(lab, ctx.env, location.path, { tlsFingerprint })), display: location.display, stateDir: join(dirname(location.path), ".edgelab") };
 }
 
 /** The provision stage's settings, parsed from the command line. */
@@ -75,9 +57,13 @@ export interface ProvisionFlags {
   readonly destroyOnFailure: boolean;
   readonly agentTimeoutMs: number;
   readonly tlsFingerprint: string | undefined;
+  /** Accept a host key that could not be read through the guest agent (logged; never the default). */
+  readonly trustOnFirstUse: boolean;
+  /** How long the SSH handshake may take to succeed on each VM. */
+  readonly sshTimeoutMs: number;
 }
 
-export const DEFAULT_PROVISION_FLAGS: ProvisionFlags = { concurrency: DEFAULT_PROVISION.concurrency, clonesPerStorage: "auto", start: true, waitSsh: true, destroyOnFailure: false, agentTimeoutMs: DEFAULT_PROVISION.agentTimeoutMs, tlsFingerprint: undefined };
+export const DEFAULT_PROVISION_FLAGS: ProvisionFlags = { concurrency: DEFAULT_PROVISION.concurrency, clonesPerStorage: "auto", start: true, waitSsh: true, destroyOnFailure: false, agentTimeoutMs: DEFAULT_PROVISION.agentTimeoutMs, tlsFingerprint: undefined, trustOnFirstUse: false, sshTimeoutMs: 300_000 };
 
 interface RawProvisionOptions {
   concurrency: string;
@@ -87,6 +73,7 @@ interface RawProvisionOptions {
   destroyOnFailure?: boolean;
   agentTimeout: string;
   tlsFingerprint?: string;
+  trustOnFirstUse?: boolean;
 }
 
 export function provisionCommand(app: App): Command {
@@ -95,7 +82,8 @@ export function provisionCommand(app: App): Command {
     .option("--concurrency <n>", "VMs configured, resized and started at once", String(DEFAULT_PROVISION.concurrency))
     .option("--clones-per-storage <n>", `clones at once per target storage (auto: ${AUTO_CLONES_PER_STORAGE.full} for full clones, ${AUTO_CLONES_PER_STORAGE.linked} for linked; a storage that times out on its lock drops to 1)`, "auto")
     .option("--no-start", "do not start the VMs (nor wait for their guest agent and SSH)")
-    .option("--no-wait-ssh", "do not wait for SSH to answer on each VM's address")
+    .option("--no-wait-ssh", "do not wait for an SSH handshake (with the key read through the guest agent) on each VM's address")
+    .option("--trust-on-first-use", "accept a VM's SSH host key unverified when it cannot be read through the guest agent (logged)")
     .option("--destroy-on-failure", "remove the VMs this run created if anything fails")
     .addOption(new Option("--agent-timeout <seconds>", "how long to wait for a VM's guest agent to report its address").default("300"))
     .addOption(tlsFingerprintOption())
@@ -109,9 +97,15 @@ retried with backoff when their task fails, after re-reading the VM; a clone is 
 after checking what holds its vmid. Every change is read back. Re-running on a converged lab
 changes nothing and says so.
 
-Against edgelab's simulator (proxmox-sim) the run is a rehearsal: steps that would contact the
-VMs themselves (the SSH wait) are skipped and listed, since those addresses are not the
-simulator's.
+Once the VMs run, each VM's SSH host keys are read through the Proxmox guest agent (agent/exec
+of cat on /etc/ssh/ssh_host_*_key.pub) into .edgelab/known_hosts beside the inventory, with the
+keys the inventory gives (ssh_host_keys); then edgelab waits for an SSH handshake in which the VM
+proves it holds one of those keys. Ansible and edgelab's own SSH check hosts strictly against
+that file. --trust-on-first-use accepts a VM whose keys could not be read (said in the output).
+
+Against edgelab's simulator (proxmox-sim) the run is a rehearsal: the keys are read through the
+simulated agent, but steps that would contact the VMs themselves (the SSH handshake) are skipped
+and listed, since those addresses are not the simulator's.
 
 Examples:
   $ edgelab provision -i inventories/lab.yml
@@ -128,6 +122,8 @@ Examples:
         destroyOnFailure: options.destroyOnFailure === true,
         agentTimeoutMs: positive("agent-timeout", options.agentTimeout) * 1000,
         tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint),
+        trustOnFirstUse: options.trustOnFirstUse === true,
+        sshTimeoutMs: DEFAULT_PROVISION_FLAGS.sshTimeoutMs,
       });
     });
 }
@@ -149,7 +145,7 @@ function retryText(e: Extract<ProvisionEvent, { kind: "retry" }>): string {
  */
 export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags): Promise<{ access: HostAccess; changes: number }> {
   const s = app.style(ctx);
-  const { lab, client, display } = proxmoxLab(ctx, flags.tlsFingerprint);
+  const { lab, client, display, stateDir } = proxmoxLab(ctx, flags.tlsFingerprint);
   const started = Date.now();
   try {
     const identity = await readIdentity(client);
@@ -200,19 +196,49 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
     const provisioner = new Provisioner(client, lab, options, onEvent);
     const result = await provisioner.apply(plan);
     const failed: FailedVm[] = [...result.failed];
-    if (failed.length === 0 && flags.start && flags.waitSsh) {
+    if (failed.length === 0 && flags.start) {
+      const api = pveApi(client);
       await Promise.all(
         lab.hosts.map(async (h) => {
           if (h.vm === undefined) return;
-          const vmid = h.vm.vmid;
+          const vm = h.vm;
+          let read: KnownHost | undefined;
+          try {
+            show(h.name, vm.vmid, "read SSH host keys", Date.now(), { event: "step", step: "read SSH host keys" });
+            read = await readHostKeys(api, h, vm.node, vm.vmid, { pollMs: options.pollMs });
+          } catch (err) {
+            const message = (err as Error).message;
+            if (h.sshHostKeys.length > 0) {
+              // The inventory's keys stand on their own.
+              show(h.name, vm.vmid, `host keys from the inventory (the guest agent gave none: ${message})`, Date.now(), { event: "step", step: "host keys from the inventory" });
+            } else if (flags.trustOnFirstUse) {
+              show(h.name, vm.vmid, `--trust-on-first-use: no host key from the guest agent (${message}); the key the VM presents will be accepted UNVERIFIED`, Date.now(), { event: "step", step: "trust on first use" });
+            } else {
+              failed.push({ host: h.name, vmid: vm.vmid, step: "read SSH host keys", error: message });
+              return;
+            }
+          }
+          if (read !== undefined) recordProvisionedKeys(stateDir, [read]);
+          composeKnownHosts(stateDir, [h]);
+          const keys = knownKeys(stateDir, h.address, h.sshPort);
+          if (!flags.waitSsh) return;
           try {
             const reached = await access.reach({ name: h.name, address: h.address }, "wait for SSH", async (address) => {
-              show(h.name, vmid, "wait for SSH", Date.now(), { event: "step", step: "wait for SSH" });
-              await waitForSsh(address, h.sshPort, 300_000);
+              show(h.name, vm.vmid, "wait for SSH", Date.now(), { event: "step", step: "wait for SSH" });
+              const target = { name: h.name, address, port: h.sshPort, username: h.sshUser ?? "root" };
+              return waitForHostKey(target, keys, { timeoutMs: flags.sshTimeoutMs, trustOnFirstUse: keys.length === 0 && flags.trustOnFirstUse });
             });
-            if (reached.reached) show(h.name, vmid, "SSH answers", Date.now(), { event: "step", step: "SSH answers" });
+            if (reached.reached) {
+              const { key, verified } = reached.value;
+              // A key accepted on first use is recorded: from here on it is checked like any other.
+              if (!verified) {
+                recordProvisionedKeys(stateDir, [{ host: h.address, port: h.sshPort, keys: [key] }]);
+                composeKnownHosts(stateDir, [h]);
+              }
+              show(h.name, vm.vmid, verified ? `SSH host key verified (${key.type} ${fingerprint(key)})` : `--trust-on-first-use: accepted ${key.type} ${fingerprint(key)} UNVERIFIED`, Date.now(), { event: "step", step: "SSH answers", key: `${key.type} ${fingerprint(key)}`, verified });
+            }
           } catch (err) {
-            failed.push({ host: h.name, vmid, step: "wait for SSH", error: (err as Error).message });
+            failed.push({ host: h.name, vmid: vm.vmid, step: "wait for SSH", error: (err as Error).message });
           }
         }),
       );
@@ -251,6 +277,12 @@ export async function runProvision(app: App, ctx: Context, flags: ProvisionFlags
   } finally {
     client.close();
   }
+}
+
+/** A VM's SSH host keys, read through the guest agent (the Proxmox API, not the VM's address). */
+async function readHostKeys(api: ReturnType<typeof pveApi>, h: Lab["hosts"][number], node: string, vmid: number, options: { pollMs: number }): Promise<KnownHost> {
+  const lines = await knownHostsFromAgent(api, node, vmid, h.address, { port: h.sshPort, pollMs: options.pollMs });
+  return { host: h.address, port: h.sshPort, keys: parseKnownHosts(lines.join("\n")).flatMap((k) => k.keys) };
 }
 
 /** What the cluster holds against what the inventory asks for (read-only): the plan's counts. */

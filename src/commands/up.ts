@@ -94,7 +94,9 @@ export function upCommand(app: App): Command {
     .option("--force", "run the selected stages even if their inputs did not change")
     .addOption(new Option("--timeout <seconds>", "how long a stage may wait for the lab to become ready").default("120"))
     .addOption(new Option("--network <mode>", "provider local: run the lab on loopback, or in network namespaces behind FRR routers with the edges on the BGP-announced service address (root; see docs/network-lab.md)").choices(["loopback", "netns"]).default("loopback"))
-    .option("--no-wait-ssh", "provider proxmox: do not wait for SSH on the new VMs")
+    .option("--no-wait-ssh", "provider proxmox: do not wait for an SSH handshake on the new VMs")
+    .option("--trust-on-first-use", "provider proxmox: accept SSH host keys edgelab does not know, UNVERIFIED, and record them (said in the output; the default is strict checking against .edgelab/known_hosts)")
+    .option("--kubeconfig <file>", "provider proxmox: write the cluster's kubeconfig here instead of merging it into ~/.kube/config")
     .addOption(tlsFingerprintOption())
     .addHelpText(
       "after",
@@ -102,7 +104,12 @@ export function upCommand(app: App): Command {
 Stages, in order: ${STAGE_ORDER.join(" → ")}.
 Provider local runs validate → render → local → smoke: redis, the media servers, the stream-key
 router and its nginx, one edge per worker and a test source per stream, as supervised processes
-on loopback (no root needed). Provider proxmox runs the cluster stages.
+on loopback (no root needed). Provider proxmox runs the cluster stages: provision (VMs; each VM's SSH host keys read through the
+guest agent into .edgelab/known_hosts) → prepare (playbooks/prepare.yml) → k3s (playbooks/k3s.yml,
+then the kubeconfig: context named after the lab, merged into ~/.kube/config) → cilium
+(playbooks/cilium.yml: BGP and LB-IPAM, sessions established). Ansible runs over SSH checked
+strictly against .edgelab/known_hosts; each host's current task is shown as a live row; a failure
+is shown as host, task and message, with the log under .edgelab/logs/<run>/ named.
 
 --network netns (provider local, root; the inventory needs cilium.bgp and cilium.lb_pool) runs
 the same processes in the network lab instead: FRR routers running the rendered router
@@ -123,18 +130,20 @@ Examples:
   $ edgelab up --dry-run
   $ edgelab up --from render --to local
   $ edgelab up --only smoke
+  $ edgelab up -i inventories/lab.yml --from prepare --kubeconfig ./lab.kubeconfig
   $ edgelab up --json > events.ndjson
   $ sudo edgelab up -i inventories/netlab.yml --network netns
   $ edgelab status && edgelab smoke && edgelab down`,
     )
-    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string; network: string }, cmd: Command) => {
+    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string; network: string; trustOnFirstUse?: boolean; kubeconfig?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const timeoutSeconds = Number(options.timeout);
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
       const selection = parseSelection(options);
       const network = networkMode(options.network);
-      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint), network });
+      if (options.kubeconfig !== undefined && options.kubeconfig.trim() === "") throw new UsageError("--kubeconfig needs a file name");
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint), network, trustOnFirstUse: options.trustOnFirstUse === true, kubeconfig: options.kubeconfig });
       if (network === "netns") {
         if (base.lab.provider !== "local") throw new UsageError(`--network netns runs a provider local lab; this inventory's provider is ${base.lab.provider}`, "Use a provider local inventory with cilium.bgp (inventories/netlab.yml), or edgelab netlab up for the routing half of any inventory.");
         // The network lab's topology is checked before any stage runs (no cilium.bgp, no DC router, ...).

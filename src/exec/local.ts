@@ -38,6 +38,7 @@ export class LocalExecutor implements Executor {
       timeout: timeoutMs,
       timeoutSignal: "SIGTERM",
       spawn: spawnPlainBash as typeof spawn,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.input === undefined ? {} : { input: options.input }),
     });
     const child = shell`${[...argv]}`;

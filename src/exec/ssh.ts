@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { NodeSSH } from "node-ssh";
 import type { ServerHostKeyAlgorithm } from "ssh2";
 import { ExecError } from "./errors.js";
-import { fingerprint, HostKeyError, hostPattern, type HostKey, type HostKeyType } from "./known-hosts.js";
+import { fingerprint, HostKeyError, hostPattern, parseHostKey, type HostKey, type HostKeyType } from "./known-hosts.js";
+import { sleep } from "../util/sleep.js";
 import { commandLine } from "./quote.js";
 import { DEFAULT_TIMEOUT_MS, LineSplitter, type ExecResult, type Executor, type RunOptions } from "./types.js";
 
@@ -18,7 +19,9 @@ export interface SshTarget {
   readonly port: number;
   readonly username: string;
   /** Private key file for public-key authentication. */
-  readonly privateKeyPath: string;
+  readonly privateKeyPath?: string | undefined;
+  /** An SSH agent's socket (SSH_AUTH_SOCK), tried when no key file is given. */
+  readonly agent?: string | undefined;
 }
 
 /** The signature algorithms a server may use to prove it holds a key of this type. */
@@ -59,7 +62,7 @@ export class SshExecutor implements Executor {
         host: target.address,
         port: target.port,
         username: target.username,
-        privateKey: readFileSync(target.privateKeyPath, "utf8"),
+        ...(target.privateKeyPath !== undefined ? { privateKey: readFileSync(target.privateKeyPath, "utf8") } : target.agent !== undefined ? { agent: target.agent } : {}),
         readyTimeout: options.readyTimeoutMs ?? 20_000,
         algorithms: { serverHostKey: [...new Set(knownKeys.flatMap((k) => ALGORITHMS[k.type]))] },
         hostVerifier: (raw: Buffer): boolean => {
@@ -129,5 +132,74 @@ export class SshExecutor implements Executor {
 
   close(): void {
     this.ssh.dispose();
+  }
+}
+
+export interface HandshakeTarget {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  /** The user named in the handshake (no authentication is attempted). */
+  readonly username: string;
+}
+
+export interface HandshakeOptions {
+  readonly timeoutMs: number;
+  readonly attemptTimeoutMs?: number;
+  readonly retryMs?: number;
+  readonly signal?: AbortSignal;
+  /** With no known key: accept whatever key the host presents (the caller says so and records it). */
+  readonly trustOnFirstUse?: boolean;
+}
+
+/**
+ * Waits, bounded, until the host answers an SSH handshake with one of `knownKeys`: the real
+ * protocol up to the server proving it holds its host key — not a TCP connect, and no login (the
+ * handshake ends at authentication, which needs no credentials here). Returns the key. A host
+ * that presents any other key is refused at once (HostKeyError), not retried.
+ */
+export async function waitForHostKey(target: HandshakeTarget, knownKeys: readonly HostKey[], options: HandshakeOptions): Promise<{ key: HostKey; verified: boolean }> {
+  const where = `${target.name} (${hostPattern(target.address, target.port)})`;
+  const tofu = knownKeys.length === 0 && options.trustOnFirstUse === true;
+  if (knownKeys.length === 0 && !tofu) throw new HostKeyError(`${where}: no known SSH host key`, { hint: "edgelab connects only to hosts whose key it knows: give it in the inventory, or let provisioning read it through the guest agent." });
+  const deadline = Date.now() + options.timeoutMs;
+  let last = "";
+  for (;;) {
+    options.signal?.throwIfAborted();
+    let presented: { type: string; blob: string } | undefined;
+    const ssh = new NodeSSH();
+    try {
+      await ssh.connect({
+        host: target.address,
+        port: target.port,
+        username: target.username,
+        tryKeyboard: false,
+        readyTimeout: options.attemptTimeoutMs ?? 10_000,
+        ...(tofu ? {} : { algorithms: { serverHostKey: [...new Set(knownKeys.flatMap((k) => ALGORITHMS[k.type]))] } }),
+        hostVerifier: (raw: Buffer): boolean => {
+          presented = presentedKey(raw);
+          const p = presented;
+          return tofu || knownKeys.some((k) => k.type === p.type && k.blob === p.blob);
+        },
+      });
+    } catch (cause) {
+      // Authentication fails after the host proved its key: that is all the handshake was for.
+      last = cause instanceof Error ? cause.message : String(cause);
+    } finally {
+      ssh.dispose();
+    }
+    const p = presented;
+    if (p !== undefined) {
+      if (tofu) return { key: parseHostKey(`${p.type} ${p.blob}`, where), verified: false };
+      const match = knownKeys.find((k) => k.type === p.type && k.blob === p.blob);
+      if (match !== undefined) return { key: match, verified: true };
+      throw new HostKeyError(`${where} presented SSH host key ${p.type} ${fingerprint(p)}, which is not the key edgelab knows for it (${knownKeys.map((k) => `${k.type} ${fingerprint(k)}`).join(", ")}); connection refused`, {
+        hint: "If the host was re-created, read its key again (edgelab up --only provision); otherwise something else answers at this address.",
+      });
+    }
+    if (Date.now() + (options.retryMs ?? 2000) > deadline) {
+      throw new ExecError({ host: target.name, argv: ["ssh", `${target.username}@${hostPattern(target.address, target.port)}`], exitCode: null, signal: null, timedOut: true, stderr: `no SSH handshake within ${Math.round(options.timeoutMs / 1000)} s (last: ${last})`, durationMs: options.timeoutMs });
+    }
+    await sleep(options.retryMs ?? 2000);
   }
 }

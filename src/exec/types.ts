@@ -10,6 +10,8 @@ export interface RunOptions {
   readonly input?: string;
   /** Return the result of a non-zero exit instead of throwing ExecError. */
   readonly allowFailure?: boolean;
+  /** Stops the program (its process tree) when aborted (local programs). */
+  readonly signal?: AbortSignal;
   /** Called with each complete line of standard output as it arrives. */
   readonly onStdoutLine?: (line: string) => void;
 }

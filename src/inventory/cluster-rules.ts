@@ -321,6 +321,27 @@ export const sshHostKeys: Rule = (facts) => {
   return issues;
 };
 
+/**
+ * A proxmox lab's VMs get their login from cloud-init: the keys in proxmox.ssh_keys for
+ * ansible_user. With none, and no ansible_password for a host, Ansible has no way in (unless the
+ * template already trusts a key, which edgelab cannot see): a warning naming those hosts.
+ */
+export const ansibleAccess: Rule = (facts) => {
+  const proxmox = facts.proxmox;
+  if (facts.lab?.value.provider !== "proxmox" || proxmox === undefined) return [];
+  if (proxmox.value.ssh_keys.length > 0) return [];
+  const locked = facts.hosts.filter((h) => h.fields.ansible_password === undefined).map((h) => h.name);
+  if (locked.length === 0) return [];
+  const who = locked.length === facts.hosts.length ? "no host has an ansible_password" : `host${locked.length === 1 ? "" : "s"} ${locked.join(", ")} ${locked.length === 1 ? "has" : "have"} no ansible_password`;
+  return [
+    warning(
+      proxmox.path,
+      `proxmox.ssh_keys is empty and ${who}: Ansible has no way to log in to the VMs (unless the template already trusts your key)`,
+      "Add your public key to proxmox.ssh_keys (cloud-init installs it for ansible_user), e.g. ssh_keys: [\"ssh-ed25519 AAAA... you@host\"], or give ansible_password as {env: NAME}.",
+    ),
+  ];
+};
+
 /* ------------------------------------------------------------------ edges per node group */
 
 export const edgeGroups: Rule = (facts) => {
@@ -452,4 +473,4 @@ export const k3sExtraConfig: Rule = (facts) => {
   return issues;
 };
 
-export const CLUSTER_RULES: readonly Rule[] = [apiVip, clusterDns, bgpSessions, bgpPeerNames, ciliumVersions, hostStorage, sshHostKeys, edgeGroups, registryAndDns, airgap, k3sExtraConfig];
+export const CLUSTER_RULES: readonly Rule[] = [apiVip, clusterDns, bgpSessions, bgpPeerNames, ciliumVersions, hostStorage, sshHostKeys, ansibleAccess, edgeGroups, registryAndDns, airgap, k3sExtraConfig];

@@ -68,6 +68,8 @@ export interface LabHost {
   readonly storage: { readonly nfs: readonly NfsMount[]; readonly iscsi: readonly IscsiMount[] };
   /** Host public keys given in the inventory (empty: learned when provisioned). */
   readonly sshHostKeys: readonly string[];
+  /** The private key SSH logs in with (Ansible's ansible_ssh_private_key_file), as written. */
+  readonly sshPrivateKeyFile: string | undefined;
 }
 
 export interface BgpPeerModel {
@@ -253,6 +255,11 @@ export interface Lab {
   readonly localPorts: LocalPorts;
 }
 
+/** An Ansible variable's value when it is a plain string (not a Jinja expression, which only Ansible resolves). */
+function stringVar(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" && !value.includes("{{") ? value : undefined;
+}
+
 export class ModelError extends Error {
   override readonly name = "ModelError";
 }
@@ -335,6 +342,7 @@ export function buildLab(facts: InventoryFacts): Lab {
         }),
       },
       sshHostKeys: f.ssh_host_keys?.value ?? [],
+      sshPrivateKeyFile: stringVar(host.raw.get("ansible_ssh_private_key_file")?.value ?? host.raw.get("ansible_private_key_file")?.value),
     };
   };
 

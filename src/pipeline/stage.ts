@@ -70,6 +70,10 @@ export interface PipelineOptions {
   readonly network?: NetworkMode | undefined;
   /** How the deploy stage reaches the cluster (`edgelab deploy` flags); defaults when absent. */
   readonly kube?: KubeOptions | undefined;
+  /** --trust-on-first-use: accept SSH host keys edgelab does not know (logged; never the default). */
+  readonly trustOnFirstUse?: boolean;
+  /** --kubeconfig: where the cluster's kubeconfig goes (default: merged into ~/.kube/config). */
+  readonly kubeconfig?: string | undefined;
 }
 
 export interface KubeOptions {

@@ -1,6 +1,9 @@
 /**
  * `ansible/vars.yml`: the variables the playbooks need, derived from the Lab model — a pure
- * function of it. Every name is prefixed `edgelab_`; docs/cluster.md documents each one.
+ * function of it. Every name is prefixed `edgelab_`; docs/cluster.md documents each one and
+ * which role reads it. The names and shapes the roles read are the ones their
+ * meta/argument_specs.yml declare (test/unit/render/ansible-roles.test.ts holds both sides
+ * together).
  *
  * No secret is in it: a secret appears as its source (an environment variable, a file, the
  * inventory variable Ansible decrypts itself), which the roles read with no_log.
@@ -28,6 +31,31 @@ export function secretSource(ref: SecretRef, id: string, inventoryVar: string): 
   return { file: `.edgelab/secrets/${id}`, generated: true };
 }
 
+/**
+ * Where k3s_install reads the cluster token from, as the role's variables: the name of an
+ * environment variable, a file on the controller, or a Jinja reference to the inventory variable
+ * that holds it (a vault value Ansible decrypts itself). Never the token.
+ */
+export function k3sTokenVars(ref: SecretRef): Record<string, string> {
+  const source = secretSource(ref, "k3s-token", "k3s.token");
+  if ("env" in source) return { edgelab_k3s_token_env: source.env };
+  if ("file" in source) return { edgelab_k3s_token_source_file: source.file };
+  return { edgelab_k3s_token: `{{ ${source.inventory_var} }}` };
+}
+
+/** A host's storage in the storage role's own item shapes (see roles/storage/meta/argument_specs.yml). */
+function storageVars(h: Lab["hosts"][number]): Record<string, unknown> {
+  return {
+    nfs_mounts: h.storage.nfs.map((n) => ({ src: n.export, path: n.path, opts: n.options })),
+    // One login per portal and target, however many of its LUNs the host mounts.
+    iscsi_targets: [...new Map(h.storage.iscsi.map((t) => [`${t.portal} ${t.target}`, t])).values()].map((t) => {
+      const colon = t.portal.lastIndexOf(":");
+      return { portal: t.portal.slice(0, colon), port: Number(t.portal.slice(colon + 1)), target: t.target };
+    }),
+    block_devices: h.storage.iscsi.map((t) => ({ device: t.device, fstype: t.fstype, path: t.path, opts: t.options, format: t.format })),
+  };
+}
+
 export function ansibleVars(lab: Lab): Record<string, unknown> {
   const first = lab.servers[0];
   const vip = lab.k3s.vip;
@@ -36,7 +64,7 @@ export function ansibleVars(lab: Lab): Record<string, unknown> {
   const storage = Object.fromEntries(
     lab.hosts
       .filter((h) => h.storage.nfs.length > 0 || h.storage.iscsi.length > 0)
-      .map((h) => [h.name, { nfs: h.storage.nfs, iscsi: h.storage.iscsi }]),
+      .map((h) => [h.name, storageVars(h)]),
   );
   const hostKeys = Object.fromEntries(lab.hosts.filter((h) => h.sshHostKeys.length > 0).map((h) => [h.name, h.sshHostKeys]));
   const sessions = (lab.cilium.bgp?.groups ?? []).flatMap((g) => g.hosts.flatMap((node) => g.peers.map((p) => ({ node, group: g.label, peer: p.name, address: p.address, asn: p.asn }))));
@@ -51,13 +79,13 @@ export function ansibleVars(lab: Lab): Record<string, unknown> {
     edgelab_k3s_agents: lab.agents.map((h) => h.name),
     edgelab_k3s_config_path: K3S_CONFIG_PATH,
     edgelab_k3s_token_file: K3S_TOKEN_FILE,
-    edgelab_k3s_token_source: secretSource(lab.k3s.token, "k3s-token", "k3s.token"),
-    edgelab_k3s_airgap: lab.airgap !== undefined,
+    ...k3sTokenVars(lab.k3s.token),
+    edgelab_k3s_install_source: lab.airgap === undefined ? "online" : "airgap",
     edgelab_k3s_airgap_binary: lab.airgap?.k3sBinary ?? null,
     edgelab_k3s_airgap_images: lab.airgap?.k3sImages ?? null,
     edgelab_k3s_airgap_checksums: lab.airgap?.k3sChecksums ?? null,
     edgelab_k3s_images_dir: K3S_AGENT_IMAGES_DIR,
-    edgelab_image_archives: lab.airgap?.imageArchives ?? [],
+    edgelab_k3s_image_archives: lab.airgap?.imageArchives ?? [],
     edgelab_images_dir: lab.images.archiveDir,
     edgelab_registry:
       registry === undefined

@@ -13,6 +13,8 @@ export function seedVmConfig(name: string, vmid: number, vlan: number, ip: strin
     nameserver: "172.16.221.1",
     searchdomain: "example.com",
     ciuser: "ansibleuser",
+    // proxmox.ssh_keys, percent-encoded as the API stores it (spaces %20, '+' %2B, '/' %2F, '@' %40).
+    sshkeys: "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIEdCQddV402NdWP88l9wNa2nHo%2BZhlbb4P9Xtn%2F7r%2FWo%20you%40workstation",
     agent: "1",
     tags: "edgelab;edgelab-seed-lab",
     description: `Managed by edgelab (lab seed-lab, host ${name}). Changes made here are reverted by \`edgelab provision\`.`,

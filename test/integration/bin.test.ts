@@ -33,7 +33,7 @@ describe("bin/edgelab.cjs", () => {
     writeFileSync(file, shipped("lab").replace("id: 222,", "id: 0,"));
     const r = await edgelab(["validate", "-i", file], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^broken\.yml:34:16 {2}all\.vars\.network\.vlans\[1\]\.id {2}must be at least 1, got the integer 0/m);
+    expect(r.stderr).toMatch(/^broken\.yml:37:16 {2}all\.vars\.network\.vlans\[1\]\.id {2}must be at least 1, got the integer 0/m);
   });
   it("exits 2 with one line plus a hint, no stack trace, on a bad flag", async () => {
     const r = await edgelab(["render", "--nope"]);

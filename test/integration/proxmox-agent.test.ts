@@ -10,6 +10,8 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HostKeyError, parseKnownHosts } from "../../src/exec/known-hosts.js";
+import { waitForHostKey } from "../../src/exec/ssh.js";
 import { guestExec, knownHostsFromAgent } from "../../src/providers/proxmox/agent.js";
 import { pveApi } from "../../src/providers/proxmox/api.js";
 import { ProviderError, ProxmoxClient } from "../../src/providers/proxmox/client.js";
@@ -137,3 +139,33 @@ describe("knownHostsFromAgent", () => {
     expect(lines.every((l) => l.startsWith("172.16.221.39 "))).toBe(true);
   });
 });
+
+describe("waitForHostKey (the SSH wait after provisioning)", () => {
+  const target = { name: "lab-k3s01", address: HOST, port: SSH_PORT, username: "root" };
+  it("completes an SSH handshake in which the server proves the key read through the agent, without logging in", async () => {
+    const keys = parseKnownHosts((await knownHostsFromAgent(pveApi(client), "pve01", 3001, HOST, { port: SSH_PORT, pollMs: 5 })).join("\n")).flatMap((k) => k.keys);
+    const { key, verified } = await waitForHostKey(target, keys, { timeoutMs: 10_000 });
+    expect(verified).toBe(true);
+    expect(`${key.type} ${key.blob}`).toBe(readFileSync(join(dir, `ssh_host_${key.type === "ssh-ed25519" ? "ed25519" : "ecdsa"}_key.pub`), "utf8").trim().split(" ").slice(0, 2).join(" "));
+  });
+  it("refuses at once a server that presents a key other than the VM's, naming both fingerprints", async () => {
+    const other = parseKnownHosts((await knownHostsFromAgent(pveApi(client), "pve01", 3002, HOST, { port: SSH_PORT, pollMs: 5 })).join("\n")).flatMap((k) => k.keys);
+    const started = Date.now();
+    const error = await waitForHostKey(target, other, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HostKeyError);
+    expect((error as HostKeyError).message).toMatch(new RegExp(`^lab-k3s01 \\(\\[${HOST.replace(/\./g, "\\.")}\\]:${SSH_PORT}\\) presented SSH host key (ssh-ed25519|ecdsa-sha2-nistp256) SHA256:\\S+, which is not the key edgelab knows for it \\(ssh-ed25519 SHA256:`));
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+  it("with --trust-on-first-use and no known key, accepts the key the server presents and says it is unverified", async () => {
+    const { key, verified } = await waitForHostKey(target, [], { timeoutMs: 10_000, trustOnFirstUse: true });
+    expect(verified).toBe(false);
+    const served = ["ed25519", "ecdsa"].map((t) => readFileSync(join(dir, `ssh_host_${t}_key.pub`), "utf8").split(" ")[1]);
+    expect(served).toContain(key.blob);
+    await expect(waitForHostKey(target, [], { timeoutMs: 1000 })).rejects.toThrow(HostKeyError);
+  });
+  it("gives up, bounded, when nothing answers SSH at the address", async () => {
+    const keys = parseKnownHosts((await knownHostsFromAgent(pveApi(client), "pve01", 3001, HOST, { port: SSH_PORT, pollMs: 5 })).join("\n")).flatMap((k) => k.keys);
+    await expect(waitForHostKey({ ...target, port: SSH_PORT + 7 }, keys, { timeoutMs: 1500, retryMs: 200 })).rejects.toThrow(/no SSH handshake within 2 s/);
+  });
+});
+

@@ -6,10 +6,11 @@
  * the VMs must be reported as skipped.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseKnownHosts } from "../../src/exec/known-hosts.js";
 import { ROOT } from "../helpers/inventory.js";
 
 let dir: string;
@@ -87,6 +88,17 @@ describe("rehearsing the seed lab against the simulator, in a namespace with onl
     expect((events.at(-1)?.["created"] as number[]).sort()).toEqual([3001, 3002, 3003, 3004, 3005]);
   });
 
+  it("reads every VM's SSH host keys through the simulated guest agent into .edgelab/known_hosts", () => {
+    const events = read("provision.out").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.filter((e) => e["step"] === "read SSH host keys").map((e) => e["host"]).sort()).toEqual(["east-lab-k3s01", "lab-k3s01", "lab-k3s02", "lab-k3s03", "west-lab-k3s01"]);
+    const known = parseKnownHosts(read(".edgelab/known_hosts"));
+    expect(known.map((k) => k.host).sort()).toEqual(["172.16.221.38", "172.16.221.39", "172.16.221.40", "172.16.222.41", "172.16.223.42"]);
+    // Each simulated VM made its own keys at first boot (ed25519, ECDSA, RSA): no two hosts share one.
+    for (const k of known) expect(k.keys.map((x) => x.type).sort(), k.host).toEqual(["ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa"]);
+    expect(new Set(known.flatMap((k) => k.keys.map((x) => x.blob))).size).toBe(15);
+    expect(statSync(join(dir, ".edgelab", "known_hosts")).mode & 0o777).toBe(0o600);
+  });
+
   it("up attempts no connection outside loopback, says what it skipped and that nothing outside the simulator was contacted", () => {
     const calls = connects(read("up.trace"));
     expect(calls.some((c) => c.address === "127.0.0.1")).toBe(true);
@@ -96,5 +108,11 @@ describe("rehearsing the seed lab against the simulator, in a namespace with onl
     expect(err).toContain("provision: Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 5 unchanged.");
     expect(err).toMatch(/provision: skipped wait for SSH on lab-k3s01 \(172\.16\.221\.38\) \(rehearsal: https:\/\/127\.0\.0\.1:8006 is edgelab proxmox-sim/);
     expect(out).toMatch(/^rehearsal: nothing outside the simulator was contacted$/m);
+    // The Ansible stages contact the hosts: each is skipped, host by host, with the reason.
+    for (const [stage, what] of [["prepare", "prepare the hosts"], ["k3s", "install K3s"]] as const) {
+      expect(err).toMatch(new RegExp(`${stage}: skipped ${what} \\(ansible-playbook ${stage}\\.yml\\) on east-lab-k3s01 \\(172\\.16\\.223\\.42\\) \\(rehearsal: `));
+      expect(out).toMatch(new RegExp(`^${stage}\\s+ok\\s+0\\s.*skipped \\(rehearsal, nothing contacted\\)`, "m"));
+    }
+    expect(err).toMatch(/cilium: skipped apply the BGP and LB-IPAM objects and wait for the sessions \(ansible-playbook cilium\.yml\) on lab-k3s01 \(172\.16\.221\.38\)/);
   });
 });

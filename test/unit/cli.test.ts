@@ -30,16 +30,16 @@ describe("edgelab validate", () => {
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split("\n");
     expect(lines).toEqual([
-      "broken.yml:35:74  all.vars.network.vlans[2].gateway  gateway 172.16.224.1 is outside VLAN 223's subnet 172.16.223.0/24  (The gateway must be an address inside the subnet.)",
-      "broken.yml:64:60  all.children.k3s_cluster.children.master.hosts.lab-k3s02.vmid  duplicate vmid 3001: host 'lab-k3s02' and host 'lab-k3s01'  (Every VM needs its own vmid; pick an unused one (pvesh get /cluster/nextid).)",
-      "broken.yml:68:44  all.children.k3s_cluster.children.node.hosts.west-lab-k3s01.ansible_host  address 172.16.221.41 of host 'west-lab-k3s01' is outside VLAN 222's subnet 172.16.222.0/24  (Use an address in 172.16.222.0/24, or put the host on the VLAN that holds 172.16.221.41.)",
+      "broken.yml:38:74  all.vars.network.vlans[2].gateway  gateway 172.16.224.1 is outside VLAN 223's subnet 172.16.223.0/24  (The gateway must be an address inside the subnet.)",
+      "broken.yml:67:60  all.children.k3s_cluster.children.master.hosts.lab-k3s02.vmid  duplicate vmid 3001: host 'lab-k3s02' and host 'lab-k3s01'  (Every VM needs its own vmid; pick an unused one (pvesh get /cluster/nextid).)",
+      "broken.yml:71:44  all.children.k3s_cluster.children.node.hosts.west-lab-k3s01.ansible_host  address 172.16.221.41 of host 'west-lab-k3s01' is outside VLAN 222's subnet 172.16.222.0/24  (Use an address in 172.16.222.0/24, or put the host on the VLAN that holds 172.16.221.41.)",
       "✖ 3 errors in broken.yml",
     ]);
     // The positions are real: the line and column hold the value named.
     const text = broken.split("\n");
-    expect(text[63]?.slice(59, 63)).toBe("3001");
-    expect(text[34]?.slice(73, 85)).toBe("172.16.224.1");
-    expect(text[67]?.slice(43, 56)).toBe("172.16.221.41");
+    expect(text[66]?.slice(59, 63)).toBe("3001");
+    expect(text[37]?.slice(73, 85)).toBe("172.16.224.1");
+    expect(text[70]?.slice(43, 56)).toBe("172.16.221.41");
   });
   it("gives JSON with --json", async () => {
     const file = join(dir, "i.yml");
@@ -197,7 +197,7 @@ describe("edgelab render", () => {
     const out = join(dir, "out");
     const r = await cli(["render", "-i", file, "-o", out]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/bad\.yml:64:60 .* duplicate vmid 3001/);
+    expect(r.stderr).toMatch(/bad\.yml:67:60 .* duplicate vmid 3001/);
     expect(() => statSync(out)).toThrow();
   });
   it("writes the cluster layout for a proxmox lab, its data plane in the cluster placement", async () => {

@@ -41,7 +41,7 @@ export const provisionStage: Stage = {
   },
   apply: async (run) => {
     const { ctx, app } = stageContext(run);
-    const { access, changes } = await runProvision(app, ctx, { ...DEFAULT_PROVISION_FLAGS, waitSsh: run.p.options.waitSsh, tlsFingerprint: run.p.options.tlsFingerprint });
+    const { access, changes } = await runProvision(app, ctx, { ...DEFAULT_PROVISION_FLAGS, waitSsh: run.p.options.waitSsh, tlsFingerprint: run.p.options.tlsFingerprint, trustOnFirstUse: run.p.options.trustOnFirstUse === true });
     if (app.exitCode !== 0) throw new EdgelabError("provisioning failed (the steps above name each failed host and step)", { hint: "Run `edgelab up` again to converge what was created, or `edgelab destroy` to remove it." });
     return {
       changes,

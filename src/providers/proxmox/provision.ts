@@ -58,7 +58,7 @@ export type ProvisionEvent =
 export interface FailedVm {
   readonly host: string;
   readonly vmid: number;
-  readonly step: Step | "wait for SSH" | "destroy on failure";
+  readonly step: Step | "read SSH host keys" | "wait for SSH" | "destroy on failure";
   readonly error: string;
 }
 

@@ -256,6 +256,33 @@ describe("storage per host", () => {
   });
 });
 
+describe("a way in for Ansible (provider proxmox)", () => {
+  it("warns when cloud-init gets no key and no host has a password, with the fix", () => {
+    const data = labData();
+    at(data, "all.vars.proxmox")["ssh_keys"] = [];
+    const found = check(data).issues.filter((i) => /no way to log in/.test(i.message));
+    expect(found.map((i) => [i.severity, i.path.join("."), i.message])).toEqual([
+      ["warning", "all.vars.proxmox", "proxmox.ssh_keys is empty and no host has an ansible_password: Ansible has no way to log in to the VMs (unless the template already trusts your key)"],
+    ]);
+    expect(found[0]?.hint).toMatch(/Add your public key to proxmox\.ssh_keys/);
+  });
+  it("names only the hosts without a password, and is quiet once every host has one or a key is given", () => {
+    const data = labData();
+    at(data, "all.vars.proxmox")["ssh_keys"] = [];
+    for (const h of ["lab-k3s01", "lab-k3s02", "lab-k3s03"]) host(data, h)["ansible_password"] = { env: "LAB_SSH_PASSWORD" };
+    expect(matching(check(data), /no way to log in/, "warning")).toEqual([
+      "all.vars.proxmox: proxmox.ssh_keys is empty and hosts west-lab-k3s01, east-lab-k3s01 have no ansible_password: Ansible has no way to log in to the VMs (unless the template already trusts your key)",
+    ]);
+    at(data, "all.vars")["ansible_password"] = { env: "LAB_SSH_PASSWORD" };
+    expect(check(data).issues).toEqual([]);
+    const keyed = labData();
+    expect(check(keyed).issues).toEqual([]);
+  });
+  it("does not apply to the local lab", () => {
+    expect(check(localData()).issues.filter((i) => /no way to log in/.test(i.message))).toEqual([]);
+  });
+});
+
 describe("SSH host keys", () => {
   const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBm6v0pCSaV0qiyb2zX0Wc0N1a1p8o1ukGxHcX1yLr4E";
   it("accepts each host's own keys", () => {

@@ -292,20 +292,29 @@ describe("ansible/vars.yml", () => {
   });
   it("says where each secret comes from and never holds one", () => {
     const vars = yamlOf(vipData(), "ansible/vars.yml");
-    expect(vars["edgelab_k3s_token_source"]).toEqual({ env: "K3S_TOKEN" });
+    expect(vars["edgelab_k3s_token_env"]).toBe("K3S_TOKEN");
+    expect(vars).not.toHaveProperty("edgelab_k3s_token");
     expect(vars["edgelab_registry"]).toMatchObject({ password_source: { env: "EDGELAB_REGISTRY_PASSWORD" } });
     expect(vars["edgelab_api_vip"]).toMatchObject({ address: "172.16.221.37", prefix: 24, holder: "keepalived", router_id: 37, interface: "eth1", password_source: { env: "EDGELAB_VRRP_PASSWORD" }, priorities: { "lab-k3s01": 150, "lab-k3s02": 140, "lab-k3s03": 130 } });
     expect(vars["edgelab_dns"]).toMatchObject({ tsig: { secret_source: { inventory_var: "dns.tsig.secret" } } });
     expect(file(vipData(), "ansible/vars.yml")).not.toContain("vault_dns_tsig_secret");
     const generated = labData();
     at(generated, "all.vars.k3s")["token"] = { generate: true };
-    expect(yamlOf(generated, "ansible/vars.yml")["edgelab_k3s_token_source"]).toEqual({ file: ".edgelab/secrets/k3s-token", generated: true });
+    expect(yamlOf(generated, "ansible/vars.yml")["edgelab_k3s_token_source_file"]).toBe(".edgelab/secrets/k3s-token");
+    const vaulted = labData();
+    at(vaulted, "all.vars.k3s")["token"] = "{{ vault_k3s_token }}";
+    // A vault value or Jinja reference stays in the inventory: the role reads it through Ansible.
+    expect(yamlOf(vaulted, "ansible/vars.yml")["edgelab_k3s_token"]).toBe("{{ k3s.token }}");
   });
   it("lists the air-gap files, each host's storage and host keys, and every BGP session to wait for", () => {
     const vars = yamlOf(vipData(), "ansible/vars.yml");
-    expect(vars).toMatchObject({ edgelab_k3s_airgap: true, edgelab_k3s_airgap_binary: "files/k3s", edgelab_cilium_chart_archive: "files/cilium-1.19.1.tgz", edgelab_image_archives: ["files/cilium-images-1.19.1.tar"] });
+    expect(vars).toMatchObject({ edgelab_k3s_install_source: "airgap", edgelab_k3s_airgap_binary: "files/k3s", edgelab_cilium_chart_archive: "files/cilium-1.19.1.tgz", edgelab_k3s_image_archives: ["files/cilium-images-1.19.1.tar"] });
+    expect(yamlOf(labData(), "ansible/vars.yml")["edgelab_k3s_install_source"]).toBe("online");
     expect(Object.keys(vars["edgelab_storage"] as object)).toEqual(["lab-k3s01", "west-lab-k3s01", "east-lab-k3s01"]);
-    expect((vars["edgelab_storage"] as Record<string, { iscsi: { format: boolean }[] }>)["lab-k3s01"]?.iscsi[0]?.format).toBe(true);
+    const storage = (vars["edgelab_storage"] as Record<string, { iscsi_targets: { portal: string; port: number }[]; block_devices: { format: boolean }[] }>)["lab-k3s01"];
+    expect(storage?.block_devices[0]?.format).toBe(true);
+    expect(storage?.iscsi_targets[0]?.port).toBe(3260);
+    expect(storage?.iscsi_targets[0]?.portal).not.toContain(":");
     expect(Object.keys(vars["edgelab_ssh_host_keys"] as object)).toEqual(["west-lab-k3s01"]);
     expect(vars["edgelab_bgp_sessions"]).toContainEqual({ node: "east-lab-k3s01", group: "east-worker", peer: "region-router02", address: "172.16.30.129", asn: 30 });
   });
