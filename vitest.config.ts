@@ -6,8 +6,10 @@ import { defineConfig } from "vitest/config";
 // Files named test/integration/hosts-*.test.ts boot systemd test hosts (containers in network
 // namespaces) and run Ansible against them: they form their own project, run one file at a
 // time, after the other tests, so they neither compete with each other for the CPU nor slow
-// the timing-sensitive tests down.
+// the timing-sensitive tests down. The container-image tests (test/integration/images-*.test.ts:
+// buildah, podman, a registry) are as heavy and join them.
 const HOSTS = "test/integration/hosts-*.test.ts";
+const IMAGES = "test/integration/images-*.test.ts";
 
 export default defineConfig({
   test: {
@@ -19,11 +21,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "main", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], exclude: [HOSTS] },
+        test: { name: "main", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], exclude: [HOSTS, IMAGES] },
       },
       {
         extends: true,
-        test: { name: "hosts", include: [HOSTS], fileParallelism: false, sequence: { groupOrder: 1 } },
+        test: { name: "hosts", include: [HOSTS, IMAGES], fileParallelism: false, sequence: { groupOrder: 1 } },
       },
     ],
   },
