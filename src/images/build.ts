@@ -15,7 +15,7 @@
  * each build, so no container or image is left behind in the machine's container storage.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import { EdgelabError } from "../errors.js";
@@ -185,6 +185,28 @@ function readManifest(file: string): z.infer<typeof CacheManifest> | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
+/** How many cached builds of each image are kept (older ones are removed after a new build). */
+const KEPT_BUILDS = 2;
+
+/**
+ * Removes all but the newest `keep` cached builds of `name`. Archives already placed in an
+ * archive directory are hard links (or copies) and stay valid.
+ */
+function pruneCache(dir: string, name: ImageName, keep: number, log: (line: string) => void): void {
+  const builds = readdirSync(dir)
+    .filter((f) => /^[0-9a-f]{16}\.json$/.test(f))
+    .flatMap((f) => {
+      const m = readManifest(join(dir, f));
+      return m !== undefined && m.name === name ? [m] : [];
+    })
+    .sort((a, b) => (a.builtAt < b.builtAt ? 1 : -1));
+  for (const old of builds.slice(keep)) {
+    rmSync(join(dir, old.key), { recursive: true, force: true });
+    rmSync(join(dir, `${old.key}.json`), { force: true });
+    log(`${name}: removed the older cached build ${old.key} (${old.builtAt})`);
+  }
+}
+
 /** Places `source` at `target` (a hard link when on the same filesystem, else a copy), atomically. */
 function install(source: string, target: string): void {
   mkdirSync(dirname(target), { recursive: true });
@@ -295,6 +317,7 @@ export async function buildImages(o: BuildImagesOptions): Promise<BuiltImage[]> 
           }
           const manifest: z.infer<typeof CacheManifest> = { format: IMAGE_FORMAT, key, name, ref, archive: cachedArchive, builder: o.builder, builtAt: new Date().toISOString(), buildSeconds: Math.round((Date.now() - t0) / 100) / 10 };
           writeFileAtomic(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
+          pruneCache(dir, name, KEPT_BUILDS, o.log);
         }
       } finally {
         await lock.release();

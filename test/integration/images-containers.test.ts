@@ -8,8 +8,7 @@
  * the same checks as on the local lab.
  *
  * The containers use the host's network on loopback addresses of their own (127.0.<n>.x,
- * picked free), as the local placement renders them; the podman network of the cluster
- * placement (198.18.0.0/15 with the Service names as --add-host) is in the second test.
+ * picked free), as the local placement renders them (never podman's default 10.88.0.0/16).
  */
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -154,7 +153,7 @@ beforeAll(async () => {
     try {
       if (ready !== undefined) await waitForPort(ready.host, ready.port, 30_000);
     } catch (error) {
-      throw new Error(`${p.name} did not start: ${String(error)}\n${await podman.logs(name)}`);
+      throw new Error(`${p.name} did not start: ${String(error)}\n${await podman.logs(name)}`, { cause: error });
     }
   }
   // The test source: on this machine, publishing into the media server with its key.
