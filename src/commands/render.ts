@@ -31,11 +31,13 @@ The provider picks the layout (docs/cluster.md explains every file):
   local:   lab (lab.json, summary.txt), nginx (media servers, origin front, edges; with the
            local lab's paths under .edgelab/local/)
   proxmox: lab, k3s (k3s/<host>/config.yaml), cilium (cilium/helmchart.yaml, cilium/bgp.yaml),
-           routers (routers/<router>.frr.conf), ansible (ansible/vars.yml)
+           routers (routers/<router>.frr.conf), ansible (ansible/vars.yml), nginx (the same
+           renderers in the cluster placement: nginx/media-<n>.conf, nginx/origin.conf,
+           nginx/edge-<group>.conf with Service names and container ports; router/router.json)
 Every file is checked against what its program accepts (K3s keys per role, values that must
 match on all servers, Cilium's value paths, the Cilium release's resources) before anything is
 written. Files are written atomically; files holding secrets get mode 0600 (no cluster file
-holds one). Re-running with the same inventory changes nothing. Files in the directory that
+holds one; the cluster's secrets are files of a Kubernetes Secret, named, never included). Re-running with the same inventory changes nothing. Files in the directory that
 edgelab did not render are left alone.
 
 Examples:
@@ -53,7 +55,7 @@ Examples:
       if (foreign.length > 0) {
         throw new UsageError(
           `${foreign.map((f) => `'${f}'`).join(", ")} ${foreign.length === 1 ? "is not a family" : "are not families"} of a ${lab.provider} lab`,
-          `A ${lab.provider} lab renders: ${layout.join(", ")}.${lab.provider === "proxmox" && foreign.includes("nginx") ? " The cluster's nginx files come with the deploy stage." : ""}`,
+          `A ${lab.provider} lab renders: ${layout.join(", ")}.`,
         );
       }
       const outDir = options.output !== undefined ? resolve(ctx.cwd, options.output) : join(dirname(location.path), ".edgelab", "artifacts");

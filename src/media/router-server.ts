@@ -29,7 +29,9 @@ import {
   parsePublishCall,
   parseStat,
   parseViewerPath,
-  RouterConfig,
+  resolveRouterConfig,
+  RouterConfigFile,
+  type RouterConfig,
   streamState,
   type MediaServerRef,
   type PublishCall,
@@ -615,9 +617,13 @@ export class RouterConfigError extends Error {
 }
 
 export function readRouterConfig(file: string): RouterConfig {
-  const parsed = RouterConfig.safeParse(JSON.parse(readFileSync(file, "utf8")));
+  const parsed = RouterConfigFile.safeParse(JSON.parse(readFileSync(file, "utf8")));
   if (!parsed.success) throw new RouterConfigError(`${file}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  return parsed.data;
+  try {
+    return resolveRouterConfig(parsed.data, (path) => readFileSync(path, "utf8"));
+  } catch (cause) {
+    throw new RouterConfigError(`${file}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 export function readRedisPassword(config: RouterConfig): string | undefined {

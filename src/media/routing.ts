@@ -4,7 +4,7 @@
  * page says is published, and what state a stream is in. Used by src/media/router-server.ts.
  */
 import { z } from "zod";
-import { KeyHash } from "./keys.js";
+import { KeyHash, sha256Hex } from "./keys.js";
 
 const Endpoint = z.strictObject({ host: z.string().min(1), port: z.int().min(1).max(65535) });
 
@@ -67,6 +67,40 @@ export const RouterConfig = z.strictObject({
   }),
 });
 export type RouterConfig = z.infer<typeof RouterConfig>;
+
+/**
+ * The router's configuration file. Besides the values themselves, secrets may be named by the
+ * files that hold them (the cluster placement mounts them from a Kubernetes Secret, so the
+ * rendered file holds none): a media server's callback secret (`secretFile`, its SHA-256 is
+ * kept) and a stream's key hash (`keyFile`, KeyHash JSON).
+ */
+export const RouterConfigFile = RouterConfig.extend({
+  servers: z.array(
+    MediaServerRef.extend({ secretSha256: MediaServerRef.shape.secretSha256.optional(), secretFile: z.string().min(1).optional() }).refine(
+      (s) => (s.secretSha256 === undefined) !== (s.secretFile === undefined),
+      "give exactly one of secretSha256 and secretFile",
+    ),
+  ),
+  streams: z.array(RouterStream.extend({ keyFile: z.string().min(1).optional() }).refine((s) => s.key === undefined || s.keyFile === undefined, "give key or keyFile, not both")),
+});
+export type RouterConfigFile = z.infer<typeof RouterConfigFile>;
+
+/** The configuration with every secret file read (`read` returns a file's content). */
+export function resolveRouterConfig(file: RouterConfigFile, read: (path: string) => string): RouterConfig {
+  return {
+    ...file,
+    servers: file.servers.map(({ secretFile, secretSha256, ...server }) => ({
+      ...server,
+      secretSha256: secretSha256 ?? sha256Hex(read(secretFile ?? "").trim()),
+    })),
+    streams: file.streams.map(({ keyFile, ...stream }) => {
+      if (keyFile === undefined) return stream;
+      const parsed = KeyHash.safeParse(JSON.parse(read(keyFile)));
+      if (!parsed.success) throw new Error(`${keyFile}: not a stream key hash (${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")})`);
+      return { ...stream, key: parsed.data };
+    }),
+  };
+}
 
 /** Defaults for the tunables, shared by every placement. */
 export const ROUTER_DEFAULTS = {

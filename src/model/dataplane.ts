@@ -2,8 +2,11 @@
  * Where each data-plane component listens: media servers, the stream-key router and its nginx
  * front (the origin), redis and the edges. Derived from the Lab model; pure.
  *
- * The local lab puts the origin components on the server hosts' loopback addresses and one edge
- * on each worker's. (The cluster deploy derives a plane from Kubernetes services instead.)
+ * One renderer, two placements. The local lab puts the origin components on the server hosts'
+ * loopback addresses and one edge on each worker's. The cluster placement names Kubernetes
+ * Services (in the lab's namespace, so short names resolve) and container ports; each component
+ * listens on its port on every address of its pod, and its status pages on a port no Service
+ * exposes.
  */
 import type { Lab } from "./lab.js";
 
@@ -39,7 +42,16 @@ export interface StreamPlacement {
   readonly server: string;
 }
 
+export type Placement = "local" | "cluster";
+
 export interface DataPlane {
+  readonly placement: Placement;
+  /**
+   * Where status pages (stub_status, rtmp_stat) listen in the cluster placement: this port on
+   * every address of the pod, in no Service (a NetworkPolicy lets only the router reach it).
+   * Undefined in the local placement (unix sockets, see NginxPaths.status).
+   */
+  readonly statusPort?: number | undefined;
   readonly redis: Endpoint;
   /** The stream-key router service (on_publish callbacks, lookups). */
   readonly router: Endpoint;
@@ -61,6 +73,7 @@ export function localDataPlane(lab: Lab): DataPlane {
   // With no agents (a one-host lab) the server hosts the edge too.
   const edgeHosts = lab.agents.length > 0 ? lab.agents : [first];
   return {
+    placement: "local",
     redis: { host: first.address, port: ports.redis },
     router: { host: first.address, port: ports.router },
     origin: { host: first.address, port: ports.origin },
@@ -68,4 +81,57 @@ export function localDataPlane(lab: Lab): DataPlane {
     edges: edgeHosts.map((h) => ({ name: h.name, label: h.label, http: { host: h.address, port: ports.edge }, sourceAddress: h.address })),
     streams: lab.streams.map((s, i) => ({ name: s.name, server: mediaServers[i % mediaServers.length]?.name ?? "media-0" })),
   };
+}
+
+/** Container ports of the cluster placement (the same in every pod). */
+export const CLUSTER_PORTS = {
+  /** Edge, origin front and media servers: HTTP (and GET /healthz). */
+  http: 8080,
+  rtmp: 1935,
+  router: 8090,
+  redis: 6379,
+  /** Status pages: in no Service. */
+  status: 8088,
+} as const;
+
+/** Kubernetes Service names of the cluster placement (all in the lab's namespace). */
+export const CLUSTER_SERVICES = {
+  redis: "redis",
+  router: "router",
+  origin: "origin",
+  edge: "edge",
+  /** The media servers' headless Service (the StatefulSet's serviceName). */
+  media: "media",
+  /** The RTMP ingest LoadBalancer Service. */
+  rtmp: "rtmp",
+} as const;
+
+/**
+ * The cluster placement: every component reached through a Service of the lab's namespace.
+ * Media server <name> has its own ClusterIP Service <name> (HTTP and RTMP; a stable address,
+ * which nginx resolves once); its status port is reached through the headless Service
+ * (<name>.media), which names the pod itself. One edge per node group with workers (a
+ * Deployment each), named after the group's label.
+ */
+export function clusterDataPlane(lab: Lab): DataPlane {
+  const mediaServers = Array.from({ length: lab.media.servers }, (_, index): MediaServerNode => {
+    const name = `media-${index}`;
+    return { name, index, http: { host: name, port: CLUSTER_PORTS.http }, rtmp: { host: name, port: CLUSTER_PORTS.rtmp } };
+  });
+  const groups = lab.edge.groups.length > 0 ? lab.edge.groups.map((g) => g.label) : [lab.servers[0]?.label ?? "edge"];
+  return {
+    placement: "cluster",
+    statusPort: CLUSTER_PORTS.status,
+    redis: { host: CLUSTER_SERVICES.redis, port: CLUSTER_PORTS.redis },
+    router: { host: CLUSTER_SERVICES.router, port: CLUSTER_PORTS.router },
+    origin: { host: CLUSTER_SERVICES.origin, port: CLUSTER_PORTS.http },
+    mediaServers,
+    edges: groups.map((label) => ({ name: label, label, http: { host: CLUSTER_SERVICES.edge, port: CLUSTER_PORTS.http } })),
+    streams: lab.streams.map((s, i) => ({ name: s.name, server: mediaServers[i % mediaServers.length]?.name ?? "media-0" })),
+  };
+}
+
+/** The DNS name of a media server's pod (its status port): <name>.<headless Service>. */
+export function mediaPodHost(server: Pick<MediaServerNode, "name">): string {
+  return `${server.name}.${CLUSTER_SERVICES.media}`;
 }

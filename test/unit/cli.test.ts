@@ -144,7 +144,7 @@ describe("edgelab render", () => {
     const first = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/created {2}out\/lab\.json/);
-    expect(first.stdout).toMatch(/13 files rendered from .*lab\.yml, 13 changed/);
+    expect(first.stdout).toMatch(/19 files rendered from .*lab\.yml, 19 changed/);
     expect(statSync(join(out, "lab.json")).mode & 0o777).toBe(0o644);
     const second = await cli(["render", "-i", LAB, "-o", out], { cwd: dir });
     expect(second.stdout).toMatch(/unchanged {2}out\/summary\.txt/);
@@ -166,7 +166,7 @@ describe("edgelab render", () => {
   it("writes nothing with --dry-run", async () => {
     const out = join(dir, "dry");
     const r = await cli(["render", "--dry-run", "-i", LAB, "-o", out]);
-    expect(r.stdout).toMatch(/13 would change/);
+    expect(r.stdout).toMatch(/19 would change/);
     expect(() => statSync(out)).toThrow();
   });
   it("defaults to .edgelab/artifacts beside the inventory", async () => {
@@ -184,7 +184,7 @@ describe("edgelab render", () => {
     expect(r.stderr).toMatch(/bad\.yml:64:60 .* duplicate vmid 3001/);
     expect(() => statSync(out)).toThrow();
   });
-  it("writes the cluster layout for a proxmox lab and no local-lab nginx file", async () => {
+  it("writes the cluster layout for a proxmox lab, its data plane in the cluster placement", async () => {
     const out = join(dir, "cluster");
     const r = await cli(["--json", "render", "-i", LAB, "-o", out]);
     expect(r.code).toBe(0);
@@ -199,12 +199,22 @@ describe("edgelab render", () => {
       "k3s/lab-k3s03/config.yaml",
       "k3s/west-lab-k3s01/config.yaml",
       "lab.json",
+      "nginx/edge-east-worker.conf",
+      "nginx/edge-west-worker.conf",
+      "nginx/media-0.conf",
+      "nginx/media-1.conf",
+      "nginx/origin.conf",
+      "router/router.json",
       "routers/dc-router01.frr.conf",
       "routers/region-router01.frr.conf",
       "routers/region-router02.frr.conf",
       "summary.txt",
     ]);
-    expect(readFileSync(join(out, "summary.txt"), "utf8")).toMatch(/nginx configurations \(origin, edges\) are rendered by the deploy stage/);
+    // Service names and container ports, never a loopback address or a local-lab path.
+    const origin = readFileSync(join(out, "nginx", "origin.conf"), "utf8");
+    expect(origin).toMatch(/^\s+server media-0:8080;$/m);
+    expect(origin).toMatch(/^\s+listen 8080;$/m);
+    expect(origin).not.toMatch(/127\.0\.|\.edgelab\//);
   });
   it("selects families with --only, and refuses a family the provider does not render", async () => {
     const out = join(dir, "only");
@@ -212,10 +222,9 @@ describe("edgelab render", () => {
     const paths = (JSON.parse(r.stdout) as { files: { path: string }[] }).files.map((f) => f.path);
     expect(paths.every((p) => p.startsWith("k3s/") || p.startsWith("routers/"))).toBe(true);
     expect(paths).toHaveLength(8);
-    const nginx = await cli(["render", "--only", "nginx", "-i", LAB, "-o", out]);
-    expect(nginx.code).toBe(2);
-    expect(nginx.stderr).toMatch(/'nginx' is not a family of a proxmox lab/);
-    expect(nginx.stderr).toMatch(/deploy stage/);
+    const nginx = await cli(["--json", "render", "--only", "nginx", "-i", LAB, "-o", out]);
+    expect(nginx.code).toBe(0);
+    expect((JSON.parse(nginx.stdout) as { files: { path: string }[] }).files.map((f) => f.path).filter((p) => !/^(nginx|router)\//.test(p))).toEqual([]);
     const local = join(dir, "inventory.yml");
     writeFileSync(local, shipped("local"));
     const k3s = await cli(["render", "--only", "k3s", "-i", local, "-o", out]);

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { z } from "zod";
 import { sha256Hex, type KeyHash } from "../../media/keys.js";
+import { watchedPlaylist } from "../../render/router.js";
 import { ROUTER_DEFAULTS, ROUTER_NODE_OPTIONS, type RouterConfig } from "../../media/routing.js";
 import type { DataPlane, Endpoint } from "../../model/dataplane.js";
 import { publisherOf, type Lab } from "../../model/lab.js";
@@ -260,7 +261,7 @@ export function buildLocalPlan(inputs: PlanInputs): LocalPlan {
         publisher,
         ...(publisher === "pull" ? { staticServer: placement?.server } : { key: secrets.keyHashes.get(s.name) }),
         ...(publisher === "source" && sourceKey !== undefined ? { sourceKeySha256: sha256Hex(sourceKey) } : {}),
-        playlist: `/hls/${lab.media.abr[0] === undefined ? s.name : `${s.name}_${lab.media.abr[0].name}`}/index.m3u8`,
+        playlist: watchedPlaylist(lab, s.name),
       };
     }),
     abrSuffixes: lab.media.abr.map((r) => r.name),
