@@ -39,6 +39,7 @@ import {
   imageLabels,
   imageRootfsSpec,
   NODE_PATH_IN_IMAGE,
+  PLAYER_DIR,
   ROUTER_HOME,
   ROUTER_WRAPPER,
   routerWrapper,
@@ -115,6 +116,11 @@ export function layerEntries(name: ImageName, packageRoot: string, nodeBinary: s
     { kind: "dir", path: SECRETS_DIR, mode: 0o755, owner: "root" },
     ...WRITABLE_PATHS.filter((p) => p !== "/tmp").map((path): LayerEntry => ({ kind: "dir", path, mode: 0o755, owner: "edgelab" })),
   ];
+  if (name === "edge") {
+    // The player page, as the local lab serves it: the page and hls.js from edgelab's modules.
+    entries.push({ kind: "copy", path: `${PLAYER_DIR}/index.html`, from: join(packageRoot, "templates", "player", "index.html"), mode: 0o644 });
+    entries.push({ kind: "copy", path: `${PLAYER_DIR}/hls.min.js`, from: join(packageRoot, "node_modules", "hls.js", "dist", "hls.min.js"), mode: 0o644 });
+  }
   if (name === "origin") {
     entries.push({ kind: "copy", path: NODE_PATH_IN_IMAGE, from: nodeBinary, mode: 0o755 });
     entries.push({ kind: "text", path: ROUTER_WRAPPER, text: routerWrapper(ROUTER_NODE_OPTIONS), mode: 0o755 });

@@ -23,6 +23,9 @@ export const SECRETS_DIR = "/run/secrets/edgelab";
 /** Writable (tmpfs / emptyDir) over the read-only root filesystem. */
 export const WRITABLE_PATHS = ["/tmp", "/run/edgelab", "/var/cache/edgelab", "/var/lib/edgelab"] as const;
 
+/** Where the edge image keeps the player page (CLUSTER_NGINX_PATHS.player serves it at /player/). */
+export const PLAYER_DIR = "/usr/share/edgelab/player";
+
 /** Where the origin image keeps the router (dist/ + the production modules it imports). */
 export const ROUTER_HOME = "/opt/edgelab";
 export const NODE_PATH_IN_IMAGE = "/usr/local/bin/node";

@@ -5,7 +5,7 @@
  * CA is not given, and a missing password variable are each refused with a clear message, and
  * the password never appears in edgelab's output.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,8 +74,23 @@ afterAll(async () => {
 
 const withCredentials = (): string => `        address: "127.0.0.1:${port}/edgelab"\n        username: ${USER}\n        password: {env: EDGELAB_TEST_REGISTRY_PASSWORD}\n        ca_file: ca.pem`;
 
+/**
+ * A `skopeo` first on PATH that records each command line, and the mode of every auth file it is
+ * given, then runs the real one: what a user listing processes would see.
+ */
+function skopeoShim(): string {
+  const shim = join(dir, "shim");
+  mkdirSync(shim, { recursive: true });
+  writeFileSync(
+    join(shim, "skopeo"),
+    `#!/bin/sh\nprintf '%s\\n' "$*" >> ${join(dir, "skopeo-argv.log")}\nprev=\nfor a in "$@"; do [ "$prev" = --dest-authfile ] || [ "$prev" = --authfile ] && { stat -c '%a %n' "$a"; cat "$a"; } >> ${join(dir, "skopeo-auth.log")}; prev=$a; done\nexec /usr/bin/skopeo "$@"\n`,
+    { mode: 0o755 },
+  );
+  return shim;
+}
+
 async function edgelab(file: string, password: string | undefined): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, EDGELAB_TEST_REGISTRY_PASSWORD: password };
+  const env = { ...process.env, PATH: `${skopeoShim()}:${process.env["PATH"] ?? ""}`, EDGELAB_TEST_REGISTRY_PASSWORD: password };
   if (password === undefined) delete env["EDGELAB_TEST_REGISTRY_PASSWORD"];
   return sh([process.execPath, BIN, "-i", file, "images", "build", "--only", "edge", "--push"], { env, timeoutMs: 30 * 60_000 });
 }
@@ -94,6 +109,19 @@ describe("edgelab images build --push", () => {
     const inspect = JSON.parse(await must(["skopeo", "inspect", "--tls-verify=true", "--cert-dir", certs, "--creds", `${USER}:${PASSWORD}`, `docker://${ref}`])) as { Labels: Record<string, string> };
     expect(inspect.Labels["org.opencontainers.image.version"]).toBe(packageVersion());
     expect(inspect.Labels["org.opencontainers.image.title"]).toBe("edgelab-edge");
+    // The password reached skopeo only in a 0600 auth file, never on a command line, and that
+    // file is gone after the push.
+    const argv = readFileSync(join(dir, "skopeo-argv.log"), "utf8");
+    expect(argv).toMatch(/^copy .*oci-archive:.*docker:\/\/127\.0\.0\.1/m);
+    expect(argv).not.toContain(PASSWORD);
+    const auth = readFileSync(join(dir, "skopeo-auth.log"), "utf8");
+    const files = [...auth.matchAll(/^(\d+) (\/\S+)$/gm)];
+    expect(files.length).toBeGreaterThanOrEqual(2); // copy and the read-back inspect
+    for (const [, mode, path] of files) {
+      expect(mode).toBe("600");
+      expect(existsSync(path ?? "")).toBe(false);
+    }
+    expect(auth).toContain(Buffer.from(`${USER}:${PASSWORD}`).toString("base64"));
   }, 30 * 60_000);
 
   it("a wrong password is refused by the registry, and said so without echoing it", async () => {
