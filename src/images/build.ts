@@ -114,7 +114,9 @@ export function layerEntries(name: ImageName, packageRoot: string, nodeBinary: s
   const entries: LayerEntry[] = [
     { kind: "dir", path: CONFIG_DIR, mode: 0o755, owner: "root" },
     { kind: "dir", path: SECRETS_DIR, mode: 0o755, owner: "root" },
-    ...WRITABLE_PATHS.filter((p) => p !== "/tmp").map((path): LayerEntry => ({ kind: "dir", path, mode: 0o755, owner: "edgelab" })),
+    // Mount points of the writable tmpfs/emptyDir volumes. Sticky and writable by all, like /tmp:
+    // podman gives a tmpfs the mode of the directory it covers (but not its owner).
+    ...WRITABLE_PATHS.filter((p) => p !== "/tmp").map((path): LayerEntry => ({ kind: "dir", path, mode: 0o1777, owner: "edgelab" })),
   ];
   if (name === "edge") {
     // The player page, as the local lab serves it: the page and hls.js from edgelab's modules.

@@ -36,6 +36,11 @@ export async function sh(argv: readonly string[], options: { env?: NodeJS.Proces
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
     });
+    // A program that exits without reading its input closes the pipe first: that EPIPE is not
+    // a failure of the program (its exit code says how it ended).
+    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") reject(error);
+    });
     child.stdin.end(options.input ?? "");
   });
 }
