@@ -108,9 +108,10 @@ beforeAll(async () => {
     [mediaPodHost(media), "media-0"],
   ];
   const addHosts = hosts.flatMap(([name, c]) => ["--add-host", `${name}:${ip(ADDRESSES[c])}`]);
+  // As in the pods: only these paths are writable (podman's own tmpfs on /run and /var/tmp is off).
   const writable = ["/tmp", "/run/edgelab", "/var/cache/edgelab", "/var/lib/edgelab"].flatMap((p) => ["--tmpfs", `${p}:rw,mode=1777`]);
   const run = async (c: Component, image: string, mounts: readonly string[], command: readonly string[] = []): Promise<void> => {
-    await podman.run(containerName(c), ["--network", network, "--ip", ip(ADDRESSES[c]), ...addHosts, "--read-only", ...writable, ...mounts.flatMap((m) => ["--volume", `${m}:ro`])], image, command);
+    await podman.run(containerName(c), ["--network", network, "--ip", ip(ADDRESSES[c]), ...addHosts, "--read-only", "--read-only-tmpfs=false", ...writable, ...mounts.flatMap((m) => ["--volume", `${m}:ro`])], image, command);
   };
   const ready = async (c: Component, port: number): Promise<void> => {
     try {
