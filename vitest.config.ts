@@ -6,11 +6,13 @@ import { defineConfig } from "vitest/config";
 // Files named test/integration/hosts-*.test.ts boot systemd test hosts (containers in network
 // namespaces) and run Ansible against them: they form their own project, run one file at a
 // time, after the other tests, so they neither compete with each other for the CPU nor slow
-// the timing-sensitive tests down.
+// the timing-sensitive tests down. The container-image tests (test/integration/images-*.test.ts:
+// buildah, podman, a registry) are as heavy and join them.
 const HOSTS = "test/integration/hosts-*.test.ts";
 // The network lab's files (root: namespaces, FRR, gobgpd, nginx) run one at a time, after the
 // others, for the same reason; each removes everything it made.
 const NETLAB = "test/integration/netlab*.test.ts";
+const IMAGES = "test/integration/images-*.test.ts";
 
 export default defineConfig({
   test: {
@@ -22,11 +24,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "main", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], exclude: [HOSTS, NETLAB] },
+        test: { name: "main", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], exclude: [HOSTS, IMAGES, NETLAB] },
       },
       {
         extends: true,
-        test: { name: "hosts", include: [HOSTS], fileParallelism: false, sequence: { groupOrder: 1 } },
+        test: { name: "hosts", include: [HOSTS, IMAGES], fileParallelism: false, sequence: { groupOrder: 1 } },
       },
       {
         extends: true,

@@ -22,6 +22,9 @@ EDGELAB_APT_PACKAGES=(
   bind9 bind9-dnsutils
   # Test hosts: their root filesystem, the containers, mkfs/blkid for the storage tests.
   mmdebstrap systemd-container e2fsprogs
+  # Container images: built with buildah over an mmdebstrap root filesystem, pushed with skopeo,
+  # run by the tests with podman (runc) and pushed to a docker-registry (htpasswd: its users).
+  buildah podman runc skopeo docker-registry apache2-utils openssl
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

@@ -21,6 +21,7 @@ import { destroyCommand, rebuildCommand } from "./commands/destroy.js";
 import { netlabCommand } from "./commands/netlab.js";
 import { dnsCommand } from "./commands/dns.js";
 import { deployCommand } from "./commands/deploy.js";
+import { imagesCommand } from "./commands/images.js";
 import { packageVersion, versionCommand } from "./commands/version.js";
 import { EdgelabError, EXIT_FAILED, EXIT_USAGE, InventoryError } from "./errors.js";
 import { style } from "./output.js";
@@ -50,7 +51,7 @@ export function buildProgram(app: App): Command {
     .showSuggestionAfterError(true)
     .addHelpText("after", EPILOG);
 
-  for (const make of [initCommand, validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, deployCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, keysCommand, dnsCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
+  for (const make of [initCommand, validateCommand, schemaCommand, renderCommand, planCommand, provisionCommand, upCommand, deployCommand, destroyCommand, rebuildCommand, statusCommand, smokeCommand, downCommand, keysCommand, imagesCommand, dnsCommand, netlabCommand, proxmoxSimCommand, versionCommand]) {
     program.addCommand(make(app));
   }
   const configure = (cmd: Command): void => {

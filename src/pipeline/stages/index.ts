@@ -4,6 +4,7 @@ import { deployStage } from "./deploy.js";
 import { dnsStage } from "./dns.js";
 import { ciliumStage } from "./cilium.js";
 import { k3sStage } from "./k3s.js";
+import { imagesStage } from "./images.js";
 import { localStage } from "./local.js";
 import { prepareStage } from "./prepare.js";
 import { provisionStage } from "./provision.js";
@@ -12,5 +13,5 @@ import { smokeStage } from "./smoke.js";
 import { validateStage } from "./validate.js";
 
 export function allStages(): Stage[] {
-  return [validateStage, renderStage, provisionStage, prepareStage, k3sStage, ciliumStage, localStage, deployStage, dnsStage, smokeStage];
+  return [validateStage, renderStage, imagesStage, provisionStage, prepareStage, k3sStage, ciliumStage, localStage, deployStage, dnsStage, smokeStage];
 }
