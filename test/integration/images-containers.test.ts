@@ -48,6 +48,7 @@ const LAYOUT: LocalLayout = {
   stateFile: "/var/lib/edgelab/state.json",
   supervisorLog: "/var/lib/edgelab/logs/supervisor.log",
   redisConf: "/run/secrets/edgelab/redis.conf",
+  router: "/run/secrets/edgelab/router",
   nginx: {
     run: "/var/lib/edgelab/run",
     logs: "/var/lib/edgelab/logs",
