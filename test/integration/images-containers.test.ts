@@ -18,8 +18,8 @@ import { IMAGE_GID, IMAGE_UID } from "../../src/images/spec.js";
 import { generateKey, hashKey } from "../../src/media/keys.js";
 import { localDataPlane } from "../../src/model/dataplane.js";
 import { buildLab, type Lab } from "../../src/model/lab.js";
-import { buildLocalPlan, type LocalPlan } from "../../src/providers/local/plan.js";
-import type { LocalLayout } from "../../src/providers/local/layout.js";
+import { buildLocalPlan, ROUTER_DIR_FD, STATUS_DIR_FD, type LocalPlan } from "../../src/providers/local/plan.js";
+import { routerConfigFile, type LocalLayout } from "../../src/providers/local/layout.js";
 import { defaultEnvironment } from "../../src/render/environment.js";
 import { DEBIAN_FFMPEG, DEBIAN_RTMP_MODULE } from "../../src/render/nginx.js";
 import { validateInventoryText } from "../../src/inventory/validate.js";
@@ -127,7 +127,10 @@ beforeAll(async () => {
   for (const d of [...plan.dirs, ...Object.keys(MOUNTS)]) mkdirSync(onHost(d), { recursive: true });
   for (const f of plan.files) {
     mkdirSync(dirname(onHost(f.path)), { recursive: true });
-    writeFileSync(onHost(f.path), f.content, { mode: f.mode });
+    // The local lab's supervisor hands the router its directories as descriptors 3 and 4; a
+    // container has no supervisor, so the router's files name the mounted paths instead.
+    const content = f.content.replaceAll(`/proc/self/fd/${ROUTER_DIR_FD}/`, `${LAYOUT.router}/`).replaceAll(`/proc/self/fd/${STATUS_DIR_FD}/`, `${LAYOUT.nginx.status}/`);
+    writeFileSync(onHost(f.path), content, { mode: f.mode });
   }
   writeFileSync(onHost(`${LAYOUT.secrets}/source-live`), `${sourceKey}\n`, { mode: 0o600 });
   writeFileSync(onHost(`${LAYOUT.secrets}/redis-password`), `${redisPassword}\n`, { mode: 0o600 });
@@ -150,7 +153,7 @@ beforeAll(async () => {
     const image = p.kind === "edge" ? edgeRef : originRef;
     // redis reads its configuration file (mounted from the Secret); the router runs through the
     // image's wrapper; nginx exactly as the local lab's supervisor starts it.
-    const command = p.kind === "redis" ? ["redis-server", LAYOUT.redisConf] : p.kind === "router" ? ["edgelab-router", ...p.argv.slice(p.argv.indexOf("--config"))] : p.argv;
+    const command = p.kind === "redis" ? ["redis-server", LAYOUT.redisConf] : p.kind === "router" ? ["edgelab-router", "--config", routerConfigFile(LAYOUT)] : p.argv;
     await podman.run(name, common, image, command);
     const ready = p.ready;
     try {
