@@ -3,7 +3,7 @@
  * per-key salt) and compared in constant time; secrets edgelab generates itself (high entropy)
  * are stored as SHA-256 digests, which are as safe for them and cost nothing to check.
  */
-import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { createHash, createHmac, randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import { z } from "zod";
 
 export const KeyHash = z.strictObject({
@@ -38,6 +38,15 @@ export function verifyKeyAsync(key: string, stored: KeyHash): Promise<boolean> {
       else resolve(expected.length === actual.length && timingSafeEqual(expected, actual));
     });
   });
+}
+
+/**
+ * The cluster's ABR transcoder credential, derived from the media servers' notify secret (one
+ * generated secret, two purposes kept apart by HMAC): 31 URL-safe characters, what nginx-rtmp
+ * keeps of the RTMP flashVer it travels in.
+ */
+export function transcoderCredentialOf(notifySecret: string): string {
+  return createHmac("sha256", notifySecret).update("edgelab abr transcoder credential").digest("base64url").slice(0, 31);
 }
 
 export function sha256Hex(value: string): string {

@@ -87,13 +87,17 @@ export const RouterConfigFile = RouterConfig.extend({
     ),
   ),
   streams: z.array(RouterStream.extend({ keyFile: z.string().min(1).optional() }).refine((s) => s.key === undefined || s.keyFile === undefined, "give key or keyFile, not both")),
-});
+  /** A file holding the ABR transcoder's credential (its SHA-256 is kept), instead of transcoderSha256. */
+  transcoderFile: z.string().min(1).optional(),
+}).refine((c) => c.transcoderSha256 === undefined || c.transcoderFile === undefined, "give transcoderSha256 or transcoderFile, not both");
 export type RouterConfigFile = z.infer<typeof RouterConfigFile>;
 
 /** The configuration with every secret file read (`read` returns a file's content). */
-export function resolveRouterConfig(file: RouterConfigFile, read: (path: string) => string): RouterConfig {
+export function resolveRouterConfig(config: RouterConfigFile, read: (path: string) => string): RouterConfig {
+  const { transcoderFile, ...file } = config;
   return {
     ...file,
+    ...(transcoderFile === undefined ? {} : { transcoderSha256: sha256Hex(read(transcoderFile).trim()) }),
     servers: file.servers.map(({ secretFile, secretSha256, ...server }) => ({
       ...server,
       secretSha256: secretSha256 ?? sha256Hex(read(secretFile ?? "").trim()),

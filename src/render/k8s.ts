@@ -322,7 +322,9 @@ export function buildK8sObjects(inputs: K8sInputs): K8sObject[] {
   // Media servers: a StatefulSet (pods media-0, media-1, ...), each running its own file.
   {
     const record = recordingPath(lab, CLUSTER_NGINX_PATHS);
-    const secrets = secretVolume(plane.mediaServers.map((m) => DATA_PLANE_SECRET.notifyInclude(m.name)));
+    // With an ABR ladder, the transcoder's preset and each server's `abr` callback include too.
+    const abr = lab.media.abr.length > 0 ? [DATA_PLANE_SECRET.transcoderPreset, ...plane.mediaServers.map((m) => DATA_PLANE_SECRET.abrNotifyInclude(m.name))] : [];
+    const secrets = secretVolume([...plane.mediaServers.map((m) => DATA_PLANE_SECRET.notifyInclude(m.name)), ...abr]);
     const w = writable([{ volume: emptyDir("media", "2Gi"), path: CLUSTER_NGINX_PATHS.media }]);
     objects.push(
       new StatefulSet({

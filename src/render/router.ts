@@ -23,6 +23,12 @@ export const DATA_PLANE_SECRET = {
   notifySecret: "notify-secret",
   /** A media server's on_publish include: renderMediaNotifyConf(clusterDataPlane(lab), server, notify secret). */
   notifyInclude: (server: string): string => `${server}-notify.conf`,
+  /** A media server's `abr` application include: renderAbrNotifyConf(clusterDataPlane(lab), server, notify secret). */
+  abrNotifyInclude: (server: string): string => `${server}-abr-notify.conf`,
+  /** The ABR transcoder's credential (transcoderCredentialOf(notify secret)); the router keeps its SHA-256. */
+  transcoderCredential: "transcoder-credential",
+  /** The ffmpeg preset the transcoder publishes with: renderTranscoderPreset(credential). */
+  transcoderPreset: "transcoder.ffpreset",
   /** A stream's publishing key, hashed: KeyHash JSON (hashKey(key)). */
   streamKey: (stream: string): string => `stream-${stream}.key.json`,
 } as const;
@@ -61,13 +67,14 @@ export function clusterRouterConfig(lab: Lab, plane: DataPlane): RouterConfigFil
       };
     }),
     abrSuffixes: lab.media.abr.map((r) => r.name),
+    ...(lab.media.abr.length > 0 ? { transcoderFile: secret(DATA_PLANE_SECRET.transcoderCredential) } : {}),
     ...ROUTER_DEFAULTS,
   };
 }
 
 /** The Secret's keys the router reads (the files its configuration names). */
 export function routerSecretKeys(config: RouterConfigFile): string[] {
-  const files = [config.redis.passwordFile, ...config.servers.map((s) => s.secretFile), ...config.streams.map((s) => s.keyFile)];
+  const files = [config.redis.passwordFile, ...config.servers.map((s) => s.secretFile), ...config.streams.map((s) => s.keyFile), config.transcoderFile];
   const keys = files.flatMap((f) => (f?.startsWith(`${CLUSTER_SECRETS_DIR}/`) === true ? [f.slice(CLUSTER_SECRETS_DIR.length + 1)] : []));
   return [...new Set(keys)];
 }

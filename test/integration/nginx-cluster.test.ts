@@ -13,7 +13,8 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { clusterDataPlane, mediaPodHost, type DataPlane } from "../../src/model/dataplane.js";
 import { renderDataPlane } from "../../src/render/index.js";
-import { renderMediaNotifyConf } from "../../src/render/nginx.js";
+import { renderAbrNotifyConf, renderMediaNotifyConf, renderTranscoderPreset } from "../../src/render/nginx.js";
+import { transcoderCredentialOf } from "../../src/media/keys.js";
 import { DATA_PLANE_SECRET } from "../../src/render/router.js";
 import { CLUSTER_LABS, labOf } from "../helpers/cluster-labs.js";
 import { fixedPaths } from "../helpers/dataplane.js";
@@ -66,6 +67,11 @@ async function nginxT(name: string, data: Data, hosts: readonly string[]): Promi
   mkdirSync(join(dir, "secrets"), { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, "hosts"), `127.0.0.1 localhost\n${hosts.map((h) => `127.0.0.1 ${h}`).join("\n")}\n`);
   for (const m of plane.mediaServers) writeFileSync(join(dir, "secrets", DATA_PLANE_SECRET.notifyInclude(m.name)), renderMediaNotifyConf(plane, m, "notify-secret-of-the-test"), { mode: 0o600 });
+  // With an ABR ladder the Secret also holds the transcoder's preset and each server's abr include.
+  if (lab.media.abr.length > 0) {
+    writeFileSync(join(dir, "secrets", DATA_PLANE_SECRET.transcoderPreset), renderTranscoderPreset(transcoderCredentialOf("notify-secret-of-the-test")), { mode: 0o600 });
+    for (const m of plane.mediaServers) writeFileSync(join(dir, "secrets", DATA_PLANE_SECRET.abrNotifyInclude(m.name)), renderAbrNotifyConf(plane, m, "notify-secret-of-the-test"), { mode: 0o600 });
+  }
   const files = renderDataPlane(lab, fixedPaths()).filter((f) => f.path.startsWith("nginx/"));
   for (const f of files) writeFileSync(join(dir, "conf", f.path.slice("nginx/".length)), f.content);
   const record = lab.media.record === undefined ? "" : `/var/lib/edgelab/${lab.media.record.path}`;

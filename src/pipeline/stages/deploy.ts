@@ -14,12 +14,12 @@ import { applyObjects, LAB_LABEL, MANAGED_BY, MANAGED_BY_LABEL, readiness, waitF
 import { describeRef, kubeClient, loadKubeConfig, refOf, type KubeClient, type KubeObject } from "../../kube/client.js";
 import { readManifestDir } from "../../kube/manifests.js";
 import { DATA_PLANE_KEYS, DATA_PLANE_SECRET, dataPlaneSecret, dataPlaneValues, REGISTRY_SECRET, registrySecret, secretReferences, type DataPlaneKey } from "../../kube/secrets.js";
-import { hashKey, KeyHash, verifyKey } from "../../media/keys.js";
+import { hashKey, KeyHash, transcoderCredentialOf, verifyKey } from "../../media/keys.js";
 import { clusterDataPlane } from "../../model/dataplane.js";
 import { publisherOf } from "../../model/lab.js";
 import { labLayout, streamKey } from "../../providers/local/lab.js";
 import { secretIds } from "../../providers/local/layout.js";
-import { renderMediaNotifyConf } from "../../render/nginx.js";
+import { renderAbrNotifyConf, renderMediaNotifyConf, renderTranscoderPreset } from "../../render/nginx.js";
 import { DATA_PLANE_SECRET as DATA_PLANE_KEYS_OF } from "../../render/router.js";
 import { hashValue } from "../../util/hash.js";
 import { writeFileAtomic } from "../artifacts.js";
@@ -151,6 +151,14 @@ async function dataPlaneSecretValues(p: PipelineContext, client: KubeClient, nam
   const values: Record<string, string> = { ...generated };
   const plane = clusterDataPlane(p.lab);
   for (const server of plane.mediaServers) values[DATA_PLANE_KEYS_OF.notifyInclude(server.name)] = renderMediaNotifyConf(plane, server, generated["notify-secret"]);
+  // redis reads its password as a configuration line (its redis.conf includes this file).
+  values[DATA_PLANE_KEYS_OF.redisAuth] = `requirepass ${generated["redis-password"]}\n`;
+  if (p.lab.media.abr.length > 0) {
+    const credential = transcoderCredentialOf(generated["notify-secret"]);
+    values[DATA_PLANE_KEYS_OF.transcoderCredential] = credential;
+    values[DATA_PLANE_KEYS_OF.transcoderPreset] = renderTranscoderPreset(credential);
+    for (const server of plane.mediaServers) values[DATA_PLANE_KEYS_OF.abrNotifyInclude(server.name)] = renderAbrNotifyConf(plane, server, generated["notify-secret"]);
+  }
   const layout = labLayout(p.location.path);
   for (const stream of p.lab.streams) {
     if (publisherOf(stream) === "pull") continue;

@@ -1,6 +1,7 @@
 /** The router's cluster configuration: what the router itself accepts, secrets only by file. */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { matchesSha256, transcoderCredentialOf } from "../../../src/media/keys.js";
 import { RouterConfigFile, resolveRouterConfig } from "../../../src/media/routing.js";
 import { clusterDataPlane } from "../../../src/model/dataplane.js";
 import { clusterRouterConfig, renderClusterRouter } from "../../../src/render/router.js";
@@ -56,5 +57,20 @@ describe("the router's cluster configuration", () => {
     vars(data)["streams"] = [{ name: "cam", source: { type: "url", url: "rtmp://192.0.2.1/cam/1" } }];
     const lab = labOf(data);
     expect(clusterRouterConfig(lab, clusterDataPlane(lab)).streams).toEqual([{ name: "cam", publisher: "pull", staticServer: "media-0", playlist: "/hls/cam/index.m3u8" }]);
+  });
+
+  it("with an ABR ladder, names the transcoder's credential file; the router keeps the digest of what the media servers' preset carries", () => {
+    const data = labData();
+    vars(data)["media"] = { servers: 1, abr: [{ name: "360p", width: 640, height: 360, video_kbps: 800 }] };
+    const lab = labOf(data);
+    const config = clusterRouterConfig(lab, clusterDataPlane(lab));
+    expect(config.transcoderFile).toBe("/run/secrets/edgelab/transcoder-credential");
+    expect(JSON.stringify(config)).not.toMatch(/[0-9a-f]{64}/);
+    const credential = transcoderCredentialOf("the-notify-secret");
+    const resolved = resolveRouterConfig(config, (path) => (path === config.transcoderFile ? `${credential}\n` : path.endsWith(".json") ? JSON.stringify({ algo: "scrypt", salt: "c2FsdA==", hash: "aGFzaA==" }) : "the-notify-secret\n"));
+    expect(resolved.transcoderSha256).toBeDefined();
+    expect(matchesSha256(credential, resolved.transcoderSha256 ?? "")).toBe(true);
+    expect(matchesSha256(transcoderCredentialOf("another-secret"), resolved.transcoderSha256 ?? "")).toBe(false);
+    expect(credential).toHaveLength(31);
   });
 });
