@@ -3,6 +3,7 @@
  * through the Ingress — the render, deploy, dns and smoke stages of `edgelab up`, run now.
  */
 import { Command, Option } from "commander";
+import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { loadPipeline } from "../pipeline/context.js";
 import type { StageName } from "../pipeline/stage.js";
@@ -14,6 +15,7 @@ interface DeployFlags {
   context?: string;
   dryRun?: boolean;
   forceConflicts?: boolean;
+  manifests?: string;
   timeout: string;
   smoke: boolean;
   dns: boolean;
@@ -27,6 +29,7 @@ export function deployCommand(app: App): Command {
     .option("--dry-run", "server-side dry run: the API server checks every object and says what would change; nothing is written")
     .option("--force-conflicts", "take over fields another field manager (kubectl, a controller) changed since edgelab set them")
     .addOption(new Option("--timeout <seconds>", "how long to wait for the rollouts and the LoadBalancer addresses").default("300"))
+    .option("--manifests <dir>", "apply every YAML document in <dir> as it is (reviewed or hand-edited copies) instead of the rendered k8s/ files; the Secrets are still built at deploy time")
     .option("--no-dns", "do not point the DNS name at the Ingress (dns stage)")
     .option("--no-smoke", "do not run the smoke test through the Ingress")
     .addHelpText(
@@ -56,13 +59,14 @@ Examples:
   $ edgelab deploy -i inventories/lab.yml --dry-run
   $ edgelab deploy --kubeconfig ~/.kube/lab.yaml --context lab --timeout 600
   $ EDGELAB_TSIG_SECRET=... edgelab deploy --json > deploy.ndjson
-  $ edgelab deploy --force-conflicts          # after someone ran kubectl edit`,
+  $ edgelab deploy --force-conflicts          # after someone ran kubectl edit
+  $ edgelab deploy --manifests ./reviewed-k8s # apply reviewed copies of the rendered manifests`,
     )
     .action(async (options: DeployFlags, cmd: Command) => {
       const ctx = app.context(cmd);
       const timeoutSeconds = Number(options.timeout);
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got '${options.timeout}'`);
-      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: false, kube: { kubeconfig: options.kubeconfig, context: options.context, forceConflicts: options.forceConflicts === true } });
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: false, kube: { kubeconfig: options.kubeconfig, context: options.context, forceConflicts: options.forceConflicts === true, manifests: options.manifests === undefined ? undefined : resolve(ctx.cwd, options.manifests) } });
       if (base.lab.provider !== "proxmox") {
         throw new UsageError(`edgelab deploy deploys a cluster lab; ${base.location.display} is a ${base.lab.provider} lab`, "The local lab runs on this machine: edgelab up.");
       }

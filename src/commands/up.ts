@@ -3,6 +3,7 @@
  * its inputs did not change since it last succeeded, resumed where a failed run stopped.
  */
 import { Command, Option } from "commander";
+import { resolve } from "node:path";
 import { UsageError } from "../errors.js";
 import { style, table, type Style } from "../output.js";
 import { loadPipeline } from "../pipeline/context.js";
@@ -96,6 +97,7 @@ export function upCommand(app: App): Command {
     .addOption(new Option("--network <mode>", "provider local: run the lab on loopback, or in network namespaces behind FRR routers with the edges on the BGP-announced service address (root; see docs/network-lab.md)").choices(["loopback", "netns"]).default("loopback"))
     .option("--no-wait-ssh", "provider proxmox: do not wait for an SSH handshake on the new VMs")
     .option("--trust-on-first-use", "provider proxmox: accept SSH host keys edgelab does not know, UNVERIFIED, and record them (said in the output; the default is strict checking against .edgelab/known_hosts)")
+    .option("--manifests <dir>", "provider proxmox: the deploy stage applies every YAML document in <dir> as it is instead of the rendered k8s/ files")
     .option("--kubeconfig <file>", "provider proxmox: write the cluster's kubeconfig here instead of merging it into ~/.kube/config")
     .addOption(tlsFingerprintOption())
     .addHelpText(
@@ -135,7 +137,7 @@ Examples:
   $ sudo edgelab up -i inventories/netlab.yml --network netns
   $ edgelab status && edgelab smoke && edgelab down`,
     )
-    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string; network: string; trustOnFirstUse?: boolean; kubeconfig?: string }, cmd: Command) => {
+    .action(async (options: PipelineFlags & { timeout: string; waitSsh: boolean; tlsFingerprint?: string; network: string; trustOnFirstUse?: boolean; kubeconfig?: string; manifests?: string }, cmd: Command) => {
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const timeoutSeconds = Number(options.timeout);
@@ -143,7 +145,7 @@ Examples:
       const selection = parseSelection(options);
       const network = networkMode(options.network);
       if (options.kubeconfig !== undefined && options.kubeconfig.trim() === "") throw new UsageError("--kubeconfig needs a file name");
-      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint), network, trustOnFirstUse: options.trustOnFirstUse === true, kubeconfig: options.kubeconfig });
+      const base = loadPipeline(ctx, { timeoutSeconds, waitSsh: options.waitSsh, tlsFingerprint: tlsFingerprintFlag(options.tlsFingerprint), network, trustOnFirstUse: options.trustOnFirstUse === true, kubeconfig: options.kubeconfig, ...(options.manifests === undefined ? {} : { kube: { forceConflicts: false, manifests: resolve(ctx.cwd, options.manifests) } }) });
       if (network === "netns") {
         if (base.lab.provider !== "local") throw new UsageError(`--network netns runs a provider local lab; this inventory's provider is ${base.lab.provider}`, "Use a provider local inventory with cilium.bgp (inventories/netlab.yml), or edgelab netlab up for the routing half of any inventory.");
         // The network lab's topology is checked before any stage runs (no cilium.bgp, no DC router, ...).

@@ -83,6 +83,11 @@ export interface KubeOptions {
   readonly context?: string | undefined;
   /** --force-conflicts: take over fields another field manager owns. */
   readonly forceConflicts: boolean;
+  /**
+   * --manifests: apply every YAML document of this directory as it is (reviewed or hand-edited
+   * copies) instead of the rendered k8s/ files. Absolute.
+   */
+  readonly manifests?: string | undefined;
 }
 
 export type NetworkMode = "loopback" | "netns";

@@ -1,8 +1,8 @@
 /**
  * A cluster lab for `edgelab deploy` tests: the seed inventory in a temp dir (with a registry
  * whose password comes from the environment), a kubeconfig for the Kubernetes API server
- * stand-in, and the fixture manifests of test/fixtures/k8s-deploy/ where `edgelab render` writes
- * a cluster lab's k8s/ files.
+ * stand-in, and the fixture manifests of test/fixtures/k8s-deploy/ in a directory of their own that
+ * `edgelab deploy --manifests` applies.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,7 +28,7 @@ export interface ClusterLab {
   cleanup(): void;
 }
 
-/** The seed lab's inventory in a temp dir, a kubeconfig for the stand-in, the fixture manifests under .edgelab/artifacts/k8s/. */
+/** The seed lab's inventory in a temp dir, a kubeconfig for the stand-in, the fixture manifests in <dir>/manifests/. */
 export function clusterLab(standin: KubeApiserverStandin, mutate: (data: Data) => void = () => undefined): ClusterLab {
   const dir = mkdtempSync(join(tmpdir(), "edgelab-deploy-"));
   const data = labData();
@@ -38,7 +38,8 @@ export function clusterLab(standin: KubeApiserverStandin, mutate: (data: Data) =
   writeFileSync(inventory, stringify(data));
   const kubeconfig = join(dir, "kubeconfig.yaml");
   writeFileSync(kubeconfig, standin.kubeconfig(), { mode: 0o600 });
-  const k8s = join(dir, ".edgelab", "artifacts", "k8s");
+  // The fixtures are applied with --manifests: the rendered set of the seed lab is tested by render's own tests.
+  const k8s = join(dir, "manifests");
   mkdirSync(k8s, { recursive: true });
   for (const f of readdirSync(FIXTURES)) if (f.endsWith(".yaml")) copyFileSync(join(FIXTURES, f), join(k8s, f));
   const walk = (d: string, prefix: string): string[] =>
@@ -49,7 +50,7 @@ export function clusterLab(standin: KubeApiserverStandin, mutate: (data: Data) =
     k8s,
     kubeconfig,
     deploy: (args = [], env = {}) =>
-      cli(["-i", inventory, "deploy", "--kubeconfig", kubeconfig, "--timeout", "20", ...args], { cwd: dir, env: { PATH: process.env["PATH"], HOME: dir, EDGELAB_TEST_REGISTRY_PASSWORD: REGISTRY_PASSWORD, ...env } }),
+      cli(["-i", inventory, "deploy", "--kubeconfig", kubeconfig, "--manifests", k8s, "--timeout", "20", ...args], { cwd: dir, env: { PATH: process.env["PATH"], HOME: dir, EDGELAB_TEST_REGISTRY_PASSWORD: REGISTRY_PASSWORD, ...env } }),
     run: (args, env = {}) => cli(["-i", inventory, ...args], { cwd: dir, env: { PATH: process.env["PATH"], HOME: dir, KUBECONFIG: kubeconfig, EDGELAB_TEST_REGISTRY_PASSWORD: REGISTRY_PASSWORD, ...env } }),
     files: (under = "") => (existsSync(join(dir, under)) ? walk(join(dir, under), under === "" ? "" : `${under}/`) : []),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),

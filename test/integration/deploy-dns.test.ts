@@ -45,7 +45,7 @@ describe("edgelab deploy: the service's A record on a real BIND", () => {
 
   it("up skips deploy and dns when the cluster and the record still match; a record changed behind its back is put back", async () => {
     const serial = bind.serial();
-    const same = await lab.run(["--json", "up", "--from", "deploy", "--to", "dns"], tsig);
+    const same = await lab.run(["--json", "up", "--from", "deploy", "--to", "dns", "--manifests", lab.k8s], tsig);
     expect(same.code, same.stdout).toBe(0);
     expect(stageResult(same.stdout, "deploy")?.status, same.stdout).toBe("unchanged");
     expect(stageResult(same.stdout, "dns")?.status).toBe("unchanged");
@@ -53,7 +53,7 @@ describe("edgelab deploy: the service's A record on a real BIND", () => {
 
     // Someone points the name elsewhere.
     await updateServiceRecord({ name: BIND_NAME, server: "127.0.0.1", port: bind.port, zone: BIND_ZONE, ttl: 60, tsig: { name: BIND_KEY, algorithm: "hmac-sha256", secret: { env: "X" } } }, "198.18.7.99", bind.secret);
-    const fixed = await lab.run(["--json", "up", "--from", "deploy", "--to", "dns"], tsig);
+    const fixed = await lab.run(["--json", "up", "--from", "deploy", "--to", "dns", "--manifests", lab.k8s], tsig);
     expect(fixed.code, fixed.stdout).toBe(0);
     expect(stageResult(fixed.stdout, "deploy")?.status).toBe("unchanged");
     const dns = stageResult(fixed.stdout, "dns");

@@ -3,9 +3,9 @@
  * (test/helpers/kube-apiserver-standin.ts) over verified HTTPS, with the fixture manifests of
  * test/fixtures/k8s-deploy/ placed where `edgelab render` writes a cluster lab's k8s/ files.
  */
-import { readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cli, type CliResult } from "../helpers/cli.js";
 import { events, stageResult } from "../helpers/events.js";
@@ -87,7 +87,9 @@ describe("edgelab deploy against the Kubernetes API stand-in", () => {
     // notify secret, and the published stream's key hash (which verifies the user's key).
     const notify = readFileSync(join(lab.dir, ".edgelab", "secrets", "cluster-seed-lab-notify-secret"), "utf8").trim();
     const decoded = (key: string): string => Buffer.from(data[key] ?? "", "base64").toString("utf8");
-    expect(Object.keys(data).sort()).toEqual(["media-0-notify.conf", "media-1-notify.conf", "notify-secret", "redis-password", "stream-live.key.json"]);
+    expect(Object.keys(data).sort()).toEqual(["media-0-notify.conf", "media-1-notify.conf", "notify-secret", "redis-auth.conf", "redis-password", "stream-live.key.json"]);
+    // redis reads the same password as a configuration line.
+    expect(decoded("redis-auth.conf")).toBe(`requirepass ${decoded("redis-password")}\n`);
     expect(decoded("media-0-notify.conf")).toMatch(new RegExp(`^on_publish http://router:8090/auth/publish/media-0/${notify};$`, "m"));
     const streamKey = readFileSync(join(lab.dir, ".edgelab", "secrets", "stream-live"), "utf8").trim();
     expect(statSync(join(lab.dir, ".edgelab", "secrets", "stream-live")).mode & 0o777).toBe(0o600);
@@ -300,4 +302,37 @@ describe("edgelab deploy: inputs it refuses", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/edgelab deploy deploys a cluster lab; .* is a local lab/);
   });
+});
+
+describe("edgelab deploy: the rendered manifests (no --manifests)", () => {
+  let standin: KubeApiserverStandin;
+  let lab: ClusterLab;
+  beforeAll(async () => {
+    standin = await startKubeApiserverStandin({ rolloutDelayMs: 100, lbDelayMs: 100 });
+    lab = clusterLab(standin);
+  });
+  afterAll(async () => {
+    lab.cleanup();
+    await standin.close();
+  });
+
+  it("applies every object edgelab render wrote for the seed lab, each accepted by the API's validation, with every Secret key the pods mount", async () => {
+    const r = await lab.run(["deploy", "--kubeconfig", lab.kubeconfig, "--no-smoke", "--timeout", "30"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rendered = readdirSync(join(lab.dir, ".edgelab", "artifacts", "k8s")).filter((f) => f.endsWith(".yaml"));
+    expect(rendered.length).toBeGreaterThan(10);
+    const ns = "edgelab-seed-lab";
+    for (const file of rendered) {
+      const object = parse(readFileSync(join(lab.dir, ".edgelab", "artifacts", "k8s", file), "utf8")) as { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+      expect(standin.stored(object.apiVersion, object.kind, object.metadata.name, object.metadata.namespace), file).toBeDefined();
+    }
+    // Every key a pod mounts from the data-plane Secret is one deploy put there.
+    const secret = standin.stored("v1", "Secret", "edgelab-data-plane", ns);
+    const keys = new Set(Object.keys((secret?.["data"] ?? {}) as Record<string, string>));
+    const mounted = rendered
+      .map((f) => readFileSync(join(lab.dir, ".edgelab", "artifacts", "k8s", f), "utf8"))
+      .flatMap((text) => [...text.matchAll(/secretName: edgelab-data-plane[\s\S]*?items:\n((?:\s+- key: \S+\n\s+path: \S+\n)+)/g)].flatMap((m) => [...(m[1] ?? "").matchAll(/- key: (\S+)/g)].map((k) => k[1] ?? "")));
+    expect(mounted.length).toBeGreaterThan(0);
+    for (const key of mounted) expect(keys.has(key), key).toBe(true);
+  }, 90_000);
 });

@@ -68,7 +68,7 @@ export function kubeFor(p: PipelineContext): { client: KubeClient; server: strin
 }
 
 export function k8sDir(p: PipelineContext): string {
-  return join(artifactsDir(p), "k8s");
+  return p.options.kube?.manifests ?? join(artifactsDir(p), "k8s");
 }
 
 export interface LabManifests {
@@ -88,8 +88,9 @@ export interface LabManifests {
  */
 export function labManifests(p: PipelineContext): LabManifests {
   const dir = k8sDir(p);
+  // With --manifests the directory's files are applied as they are: nothing rendered is overlaid.
   const rendered = new Map(
-    renderedArtifacts(p)
+    (p.options.kube?.manifests !== undefined ? [] : renderedArtifacts(p))
       .filter((a) => a.path.startsWith("k8s/") && !a.path.slice(4).includes("/"))
       .map((a) => [a.path.slice(4), a.content] as const),
   );
