@@ -32,8 +32,10 @@ export interface NetExecutor {
   /**
    * Starts a long-running process detached (it outlives edgelab), output to `log`; returns its
    * pid. `stdin`: a file given as its standard input (a configuration holding a secret).
+   * `dirs`: directories opened here and handed over as descriptors 3, 4, ... (as the local lab's
+   * supervisor does for the stream-key router, which then needs no path to them).
    */
-  start(argv: readonly string[], log: string, options?: { readonly stdin?: string }): number;
+  start(argv: readonly string[], log: string, options?: { readonly stdin?: string; readonly dirs?: readonly string[] }): number;
 }
 
 export function localExecutor(): NetExecutor {
@@ -57,14 +59,17 @@ export function localExecutor(): NetExecutor {
       if (file === undefined) throw new Error("empty argv");
       const fd = openSync(log, "a", 0o600);
       const input = options?.stdin === undefined ? undefined : openSync(options.stdin, "r");
+      const dirs: number[] = [];
       try {
-        const child = spawn(file, args, { detached: true, stdio: [input ?? "ignore", fd, fd] });
+        for (const dir of options?.dirs ?? []) dirs.push(openSync(dir, "r"));
+        const child = spawn(file, args, { detached: true, stdio: [input ?? "ignore", fd, fd, ...dirs] });
         child.unref();
         if (child.pid === undefined) throw new NetlabExecError(`starting ${file}`, argv, undefined, "no pid (the program could not be started)");
         return child.pid;
       } finally {
         closeSync(fd);
         if (input !== undefined) closeSync(input);
+        for (const d of dirs) closeSync(d);
       }
     },
   };

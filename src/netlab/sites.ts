@@ -94,7 +94,7 @@ function logTail(file: string): string {
 async function startProcess(exec: NetExecutor, plan: NetlabPlan, spec: ProcessSpec, deadline: number): Promise<StartedProcess> {
   const ns = processNamespace(plan, spec);
   const argv = namespacedArgv(ns, spec);
-  const pid = exec.start(argv, spec.log, spec.stdin === undefined ? undefined : { stdin: spec.stdin });
+  const pid = exec.start(argv, spec.log, { ...(spec.stdin === undefined ? {} : { stdin: spec.stdin }), ...(spec.dirs === undefined ? {} : { dirs: spec.dirs }) });
   const probe = spec.ready;
   if (probe !== undefined) {
     for (;;) {
