@@ -6,7 +6,7 @@ import { EXIT_FAILED, UsageError } from "../errors.js";
 import { table } from "../output.js";
 import { loadLab } from "../pipeline/inventory-file.js";
 import { Journal } from "../pipeline/journal.js";
-import { deployOutputs } from "../pipeline/stages/deploy.js";
+import { deployOutputs, smokeEndpoints } from "../pipeline/stages/deploy.js";
 import { clusterSmokeTarget } from "../smoke/cluster-target.js";
 import { dashPath, hlsPath } from "../providers/local/plan.js";
 import { findProgram } from "../providers/local/preflight.js";
@@ -83,7 +83,7 @@ Examples:
       else {
         const target: SmokeTarget =
           deployed !== undefined
-            ? clusterSmokeTarget(lab, { ingressIp: deployed.ingressIp, host: deployed.host, rtmp: deployed.rtmpIp === undefined ? undefined : { ip: deployed.rtmpIp, port: deployed.rtmpPort ?? 1935 } }, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })
+            ? clusterSmokeTarget(lab, smokeEndpoints(deployed), ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })
             : options.edge === undefined
               ? { ...(await localSmokeTarget(lab, ctx.env["PATH"], { streams: names, maxLagSeconds: maxLag })), ...(options.origin !== undefined ? { origin: options.origin } : {}), ...(options.ingest !== undefined ? { ingest: options.ingest } : {}) }
               : {

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Context } from "../context.js";
 import { localStatus } from "../providers/local/lab.js";
-import { loadLab, resolveInventory, type InventoryLocation } from "../pipeline/inventory-file.js";
+import { loadLab, resolveInventory, type InventoryLocation, type LoadedLab } from "../pipeline/inventory-file.js";
 import { apiVipReport, sshConnector, type VipReport } from "../pipeline/api-vip.js";
 import { HostAccess } from "../pipeline/host-access.js";
 import { Journal } from "../pipeline/journal.js";
@@ -19,15 +19,7 @@ import { EXIT_FAILED, UsageError } from "../errors.js";
 import { println, type App } from "./app.js";
 
 /** The inventory's network lab, when one is there (a BGP inventory whose lab ran with --network netns or netlab up). */
-async function networkStatus(ctx: Context, location: InventoryLocation): Promise<NetlabLabStatus | undefined> {
-  let lab;
-  try {
-    lab = loadLab(ctx, location).lab;
-  } catch (error) {
-    // The loopback lab's status needs no valid inventory: say why the network lab is not looked at.
-    if (!ctx.options.json) println(ctx.stderr, `  not checking for a network lab: ${(error as Error).message.split("\n")[0] ?? ""}`);
-    return undefined;
-  }
+async function networkStatus(lab: Lab, location: InventoryLocation): Promise<NetlabLabStatus | undefined> {
   if (lab.cilium.bgp === undefined || lab.cilium.lbPool.length === 0) return undefined;
   const target = { lab, inventoryPath: location.path };
   return (await netlabPresent(target)) ? netlabLabStatus(target) : undefined;
@@ -128,7 +120,16 @@ Examples:
       const ctx = app.context(cmd);
       const s = app.style(ctx);
       const location = resolveInventory(ctx);
-      const network = await networkStatus(ctx, location);
+      // The inventory is loaded (validated) once; when it is not valid, say so before the error.
+      let loaded: LoadedLab | undefined;
+      let loadError: unknown;
+      try {
+        loaded = loadLab(ctx, location);
+      } catch (error) {
+        loadError = error;
+        if (!ctx.options.json) println(ctx.stderr, `  not checking for a network lab: ${(error as Error).message.split("\n")[0] ?? ""}`);
+      }
+      const network = loaded === undefined ? undefined : await networkStatus(loaded.lab, location);
       if (network !== undefined) {
         const healthy = network.running && network.processes.every((p) => p.alive);
         if (ctx.options.json) {
@@ -144,7 +145,8 @@ Examples:
         if (!healthy) app.exitCode = EXIT_FAILED;
         return;
       }
-      const { lab } = loadLab(ctx, location);
+      if (loaded === undefined) throw loadError;
+      const { lab } = loaded;
       if (lab.provider !== "local") {
         if (!(await clusterStatus(ctx, s, location, lab, options.sshKey))) app.exitCode = EXIT_FAILED;
         return;

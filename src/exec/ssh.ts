@@ -33,10 +33,34 @@ const ALGORITHMS: Record<HostKeyType, readonly ServerHostKeyAlgorithm[]> = {
   "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
 };
 
+type PresentedKey = { type: string; blob: string };
+
 /** Parses the key type out of a raw SSH key blob. */
-function presentedKey(raw: Buffer): { type: string; blob: string } {
+function presentedKey(raw: Buffer): PresentedKey {
   const length = raw.length >= 4 ? raw.readUInt32BE(0) : 0;
   return { type: raw.subarray(4, 4 + length).toString("latin1"), blob: raw.toString("base64") };
+}
+
+/** The known key a host presented, if it is one. */
+function knownMatch(knownKeys: readonly HostKey[], presented: PresentedKey): HostKey | undefined {
+  return knownKeys.find((k) => k.type === presented.type && k.blob === presented.blob);
+}
+
+/** Only the signature algorithms the known keys can be proven with. */
+function hostKeyAlgorithms(knownKeys: readonly HostKey[]): { serverHostKey: ServerHostKeyAlgorithm[] } {
+  return { serverHostKey: [...new Set(knownKeys.flatMap((k) => ALGORITHMS[k.type]))] };
+}
+
+function noKnownKeyError(where: string): HostKeyError {
+  return new HostKeyError(`${where}: no known SSH host key`, { hint: "edgelab connects only to hosts whose key it knows: give it in the inventory, or let provisioning read it through the guest agent." });
+}
+
+function wrongKeyError(where: string, presented: PresentedKey, knownKeys: readonly HostKey[], hint: string, cause?: unknown): HostKeyError {
+  const known = knownKeys.map((k) => `${k.type} ${fingerprint(k)}`).join(", ");
+  return new HostKeyError(`${where} presented SSH host key ${presented.type} ${fingerprint(presented)}, which is not the key edgelab knows for it (${known}); connection refused`, {
+    hint,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 export class SshExecutor implements Executor {
@@ -54,8 +78,8 @@ export class SshExecutor implements Executor {
    */
   static async connect(target: SshTarget, knownKeys: readonly HostKey[], options: { readyTimeoutMs?: number } = {}): Promise<SshExecutor> {
     const where = `${target.name} (${hostPattern(target.address, target.port)})`;
-    if (knownKeys.length === 0) throw new HostKeyError(`${where}: no known SSH host key`, { hint: "edgelab connects only to hosts whose key it knows: give it in the inventory, or let provisioning read it through the guest agent." });
-    let presented: { type: string; blob: string } | undefined;
+    if (knownKeys.length === 0) throw noKnownKeyError(where);
+    let presented: PresentedKey | undefined;
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
@@ -64,21 +88,16 @@ export class SshExecutor implements Executor {
         username: target.username,
         ...(target.privateKeyPath !== undefined ? { privateKey: readFileSync(target.privateKeyPath, "utf8") } : target.agent !== undefined ? { agent: target.agent } : {}),
         readyTimeout: options.readyTimeoutMs ?? 20_000,
-        algorithms: { serverHostKey: [...new Set(knownKeys.flatMap((k) => ALGORITHMS[k.type]))] },
+        algorithms: hostKeyAlgorithms(knownKeys),
         hostVerifier: (raw: Buffer): boolean => {
           presented = presentedKey(raw);
-          const p = presented;
-          return knownKeys.some((k) => k.type === p.type && k.blob === p.blob);
+          return knownMatch(knownKeys, presented) !== undefined;
         },
       });
     } catch (cause) {
       ssh.dispose();
-      const known = knownKeys.map((k) => `${k.type} ${fingerprint(k)}`).join(", ");
-      if (presented !== undefined && !knownKeys.some((k) => k.type === presented?.type && k.blob === presented.blob)) {
-        throw new HostKeyError(`${where} presented SSH host key ${presented.type} ${fingerprint(presented)}, which is not the key edgelab knows for it (${known}); connection refused`, {
-          hint: "If the host was re-created, update its key (edgelab reads it again after provisioning); otherwise something else answers at this address.",
-          cause,
-        });
+      if (presented !== undefined && knownMatch(knownKeys, presented) === undefined) {
+        throw wrongKeyError(where, presented, knownKeys, "If the host was re-created, update its key (edgelab reads it again after provisioning); otherwise something else answers at this address.", cause);
       }
       const message = cause instanceof Error ? cause.message : String(cause);
       throw new ExecError({ host: target.name, argv: ["ssh", `${target.username}@${hostPattern(target.address, target.port)}`], exitCode: null, signal: null, timedOut: /timed out/i.test(message), stderr: message, durationMs: 0 }, { cause });
@@ -161,12 +180,12 @@ export interface HandshakeOptions {
 export async function waitForHostKey(target: HandshakeTarget, knownKeys: readonly HostKey[], options: HandshakeOptions): Promise<{ key: HostKey; verified: boolean }> {
   const where = `${target.name} (${hostPattern(target.address, target.port)})`;
   const tofu = knownKeys.length === 0 && options.trustOnFirstUse === true;
-  if (knownKeys.length === 0 && !tofu) throw new HostKeyError(`${where}: no known SSH host key`, { hint: "edgelab connects only to hosts whose key it knows: give it in the inventory, or let provisioning read it through the guest agent." });
+  if (knownKeys.length === 0 && !tofu) throw noKnownKeyError(where);
   const deadline = Date.now() + options.timeoutMs;
   let last = "";
   for (;;) {
     options.signal?.throwIfAborted();
-    let presented: { type: string; blob: string } | undefined;
+    let presented: PresentedKey | undefined;
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
@@ -175,11 +194,10 @@ export async function waitForHostKey(target: HandshakeTarget, knownKeys: readonl
         username: target.username,
         tryKeyboard: false,
         readyTimeout: options.attemptTimeoutMs ?? 10_000,
-        ...(tofu ? {} : { algorithms: { serverHostKey: [...new Set(knownKeys.flatMap((k) => ALGORITHMS[k.type]))] } }),
+        ...(tofu ? {} : { algorithms: hostKeyAlgorithms(knownKeys) }),
         hostVerifier: (raw: Buffer): boolean => {
           presented = presentedKey(raw);
-          const p = presented;
-          return tofu || knownKeys.some((k) => k.type === p.type && k.blob === p.blob);
+          return tofu || knownMatch(knownKeys, presented) !== undefined;
         },
       });
     } catch (cause) {
@@ -191,11 +209,9 @@ export async function waitForHostKey(target: HandshakeTarget, knownKeys: readonl
     const p = presented;
     if (p !== undefined) {
       if (tofu) return { key: parseHostKey(`${p.type} ${p.blob}`, where), verified: false };
-      const match = knownKeys.find((k) => k.type === p.type && k.blob === p.blob);
+      const match = knownMatch(knownKeys, p);
       if (match !== undefined) return { key: match, verified: true };
-      throw new HostKeyError(`${where} presented SSH host key ${p.type} ${fingerprint(p)}, which is not the key edgelab knows for it (${knownKeys.map((k) => `${k.type} ${fingerprint(k)}`).join(", ")}); connection refused`, {
-        hint: "If the host was re-created, read its key again (edgelab up --only provision); otherwise something else answers at this address.",
-      });
+      throw wrongKeyError(where, p, knownKeys, "If the host was re-created, read its key again (edgelab up --only provision); otherwise something else answers at this address.");
     }
     if (Date.now() + (options.retryMs ?? 2000) > deadline) {
       throw new ExecError({ host: target.name, argv: ["ssh", `${target.username}@${hostPattern(target.address, target.port)}`], exitCode: null, signal: null, timedOut: true, stderr: `no SSH handshake within ${Math.round(options.timeoutMs / 1000)} s (last: ${last})`, durationMs: options.timeoutMs });

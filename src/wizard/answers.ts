@@ -210,13 +210,36 @@ export interface BuiltInventory {
 
 const V = ["all", "vars"] as const;
 
+type MapAnswer = (question: string, ...path: PathSegment[]) => void;
+
+/** The mappings of an inventory being written, and the function recording one (answer → path). */
+function mappingRecorder(): { mappings: Mapping[]; map: MapAnswer } {
+  const mappings: Mapping[] = [];
+  return {
+    mappings,
+    map: (question, ...path) => {
+      mappings.push({ path, question });
+    },
+  };
+}
+
+/** The streams (each with a generated key), then the head of the hosts' tree: both writers end so. */
+function pushStreamsAndHostsHead(L: string[], map: MapAnswer, streams: readonly string[]): void {
+  L.push("    streams:");
+  streams.forEach((s, i) => {
+    L.push(`      - name: ${scalar(s)}`);
+    L.push("        key: {generate: true}");
+    map(`streams[${i}]`, ...V, "streams", i);
+  });
+  L.push("  children:");
+  L.push("    k3s_cluster:");
+  L.push("      children:");
+}
+
 /** The inventory text for the answers, laid out like inventories/lab.yml, secrets as references only. */
 export function buildInventory(answers: Answers, cluster: ClusterFacts = { vmids: [], names: [] }): BuiltInventory {
   const hosts = plannedHosts(answers, cluster);
-  const mappings: Mapping[] = [];
-  const map = (question: string, ...path: PathSegment[]): void => {
-    mappings.push({ path, question });
-  };
+  const { mappings, map } = mappingRecorder();
   const p = answers.proxmox;
   const vlans = new Map<number, Answers["servers"]["vlan"]>();
   const vlanQuestion = new Map<number, string>();
@@ -312,15 +335,7 @@ export function buildInventory(answers: Answers, cluster: ClusterFacts = { vmids
   L.push("    dns:");
   L.push(`      name: ${scalar(answers.dns_name)}`);
   map("dns_name", ...V, "dns", "name");
-  L.push("    streams:");
-  answers.streams.forEach((s, i) => {
-    L.push(`      - name: ${scalar(s)}`);
-    L.push("        key: {generate: true}");
-    map(`streams[${i}]`, ...V, "streams", i);
-  });
-  L.push("  children:");
-  L.push("    k3s_cluster:");
-  L.push("      children:");
+  pushStreamsAndHostsHead(L, map, answers.streams);
   for (const group of ["master", "node"] as const) {
     const members = hosts.filter((h) => h.group === group);
     if (group === "node" && members.length === 0) continue;
@@ -365,10 +380,7 @@ const LOCAL_VLANS = [
 
 /** The local lab's inventory for the answers, laid out like inventories/local.yml. */
 export function buildLocalInventory(answers: LocalAnswers): BuiltInventory {
-  const mappings: Mapping[] = [];
-  const map = (question: string, ...path: PathSegment[]): void => {
-    mappings.push({ path, question });
-  };
+  const { mappings, map } = mappingRecorder();
   const used = LOCAL_VLANS.slice(0, 1 + Math.max(1, Math.min(3, answers.edges)));
   const L: string[] = [];
   L.push("# yaml-language-server: $schema=./inventory.schema.json");
@@ -398,15 +410,7 @@ export function buildLocalInventory(answers: LocalAnswers): BuiltInventory {
   map("media_servers", ...V, "media", "servers");
   L.push("    dns:");
   L.push("      name: live.localhost");
-  L.push("    streams:");
-  answers.streams.forEach((s, i) => {
-    L.push(`      - name: ${scalar(s)}`);
-    L.push("        key: {generate: true}");
-    map(`streams[${i}]`, ...V, "streams", i);
-  });
-  L.push("  children:");
-  L.push("    k3s_cluster:");
-  L.push("      children:");
+  pushStreamsAndHostsHead(L, map, answers.streams);
   const hosts: PlannedHost[] = used.map((v, i) => ({ name: v.name0, address: `127.0.${v.net}.${v.host}`, vmid: 0, vlan: v.id, label: v.label, group: i === 0 ? "master" : "node", question: i === 0 ? "servers" : "edges", index: i === 0 ? 0 : i - 1 }));
   for (const group of ["master", "node"] as const) {
     L.push(`        ${group}:`);

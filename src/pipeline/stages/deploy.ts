@@ -26,6 +26,7 @@ import { writeFileAtomic } from "../artifacts.js";
 import { Journal } from "../journal.js";
 import { generatedSecretPath, resolveSecret } from "../secrets.js";
 import type { PipelineContext, Stage, StageOutcome, StageRun } from "../stage.js";
+import type { ClusterEndpoints } from "../../smoke/cluster-target.js";
 import { hostAccess } from "./access.js";
 import { artifactsDir, renderedArtifacts } from "./render.js";
 
@@ -250,6 +251,11 @@ export function deployOutputs(outputs: Readonly<Record<string, string>> | undefi
   const rtmpIp = outputs?.["rtmpIp"] || undefined;
   const port = Number(outputs?.["rtmpPort"]);
   return { ingressIp, host, rtmpIp, rtmpPort: Number.isInteger(port) && port > 0 ? port : undefined };
+}
+
+/** The recorded endpoints as the smoke test reaches them (RTMP on 1935 when no port was recorded). */
+export function smokeEndpoints(e: DeployEndpoints): ClusterEndpoints {
+  return { ingressIp: e.ingressIp, host: e.host, rtmp: e.rtmpIp === undefined ? undefined : { ip: e.rtmpIp, port: e.rtmpPort ?? 1935 } };
 }
 
 function verb(e: ApplyEntry): string {

@@ -11,14 +11,14 @@ import { summary } from "../../smoke/report.js";
 import { runSmoke } from "../../smoke/run.js";
 import type { SmokeTarget } from "../../smoke/run.js";
 import { STAGE_ORDER, type PipelineContext, type Stage } from "../stage.js";
-import { deployOutputs, rehearsalOutcome } from "./deploy.js";
+import { deployOutputs, rehearsalOutcome, smokeEndpoints } from "./deploy.js";
 
 /** The local lab's processes, or a cluster lab's Ingress and RTMP Service as the deploy stage found them. */
 async function target(p: PipelineContext): Promise<SmokeTarget> {
   if (p.lab.provider === "local") return localSmokeTarget(p.lab, p.ctx.env["PATH"], { maxLagSeconds: 1 });
   const e = deployOutputs(p.outputs.get("deploy"));
   if (e === undefined) throw new EdgelabError("the deploy stage has not recorded the Ingress' address", { hint: "Run edgelab deploy (or edgelab up --from deploy) first." });
-  return clusterSmokeTarget(p.lab, { ingressIp: e.ingressIp, host: e.host, rtmp: e.rtmpIp === undefined ? undefined : { ip: e.rtmpIp, port: e.rtmpPort ?? 1935 } }, p.ctx.env["PATH"], { maxLagSeconds: 1 });
+  return clusterSmokeTarget(p.lab, smokeEndpoints(e), p.ctx.env["PATH"], { maxLagSeconds: 1 });
 }
 
 export const smokeStage: Stage = {
