@@ -236,8 +236,11 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
   } finally {
     const endedAt = new Date().toISOString();
     if (!request.dryRun) journal.endRun(run, status, endedAt);
-    if (request.command === "destroy" && status === "ok" && !request.dryRun && request.selection.only === undefined && request.selection.from === undefined && request.selection.to === undefined) {
-      for (const name of STAGE_ORDER) journal.forget(name);
+    // A whole destroy forgets every stage; one from a stage on (destroy --keep-vms) forgets that
+    // stage and every later one, so the next `up` runs them again (earlier ones stay recorded).
+    if (request.command === "destroy" && status === "ok" && !request.dryRun && request.selection.only === undefined && request.selection.to === undefined) {
+      const from = request.selection.from === undefined ? 0 : STAGE_ORDER.indexOf(request.selection.from);
+      for (const name of STAGE_ORDER.slice(from)) journal.forget(name);
     }
     emit({ event: "summary", run, status, seconds: (Date.now() - started) / 1000, stages: summaries, ...(message !== undefined ? { message } : {}), ...(notes.length > 0 ? { notes } : {}) });
     await reporter.finish();

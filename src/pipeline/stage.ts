@@ -74,6 +74,11 @@ export interface PipelineOptions {
   readonly trustOnFirstUse?: boolean;
   /** --kubeconfig: where the cluster's kubeconfig goes (default: merged into ~/.kube/config). */
   readonly kubeconfig?: string | undefined;
+  /**
+   * destroy --keep-vms: the VMs stay, so what edgelab installed on them is uninstalled instead
+   * (playbooks/reset.yml: K3s, Cilium's links and rules, the API VIP's keepalived).
+   */
+  readonly keepVms?: boolean;
 }
 
 export interface KubeOptions {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseKubeconfig } from "../../src/ansible/kubeconfig.js";
 import { fingerprint, parseKnownHosts } from "../../src/exec/known-hosts.js";
 import { cli, type CliResult } from "../helpers/cli.js";
-import { events as pipelineEvents } from "../helpers/events.js";
+import { events as pipelineEvents, stageResult } from "../helpers/events.js";
 import { at, host, labData, type Data } from "../helpers/inventory.js";
 import { airgapDir, standinEvents, type StandinEvent } from "../helpers/k3s-inputs.js";
 import { startTestLab, type TestLab } from "../helpers/testhosts.js";
@@ -50,6 +50,8 @@ function testInventory(hostKey: (name: string) => string): Data {
   };
   // TEST-NET-3: rendered into the pool object, never dialed.
   at(data, "all.vars.cilium")["lb_pool"] = ["203.0.113.0/24"];
+  // Nothing listens there: a command that wrongly asked Proxmox would fail at once.
+  at(data, "all.vars.proxmox")["url"] = "https://127.0.0.1:9";
   vars["airgap"] = { k3s_binary: "airgap/k3s", k3s_images: "airgap/k3s-airgap-images-amd64.tar", k3s_checksums: "airgap/sha256sum-amd64.txt" };
   for (const h of lab.hosts) {
     const entry = host(data, h.name);
@@ -176,4 +178,27 @@ describe("edgelab up --from prepare (provider proxmox, provisioning not run)", (
     expect(r.code, r.stderr).toBe(0);
     for (const stage of ["prepare", "k3s", "cilium"]) expect(r.stdout).toMatch(new RegExp(`^${stage}\\s+unchanged\\s`, "m"));
   }, 300_000);
+  it("destroy --keep-vms uninstalls K3s from every host and the lab's kubeconfig context, asks no Proxmox, and the next up runs prepare, k3s and cilium again", async () => {
+    const env = { ...process.env, K3S_TOKEN: undefined, PROXMOX_TOKEN_SECRET: undefined };
+    const r = await cli(["--json", "destroy", "-i", inventory, "--keep-vms", "--yes"], { cwd: dir, env });
+    expect(r.code, r.stderr + r.stdout.slice(-3000)).toBe(0);
+    // The VMs stay: the provision stage is not walked back (the Proxmox URL would refuse).
+    expect(stageResult(r.stdout, "provision")?.status).toBe("not-selected");
+    expect(stageResult(r.stdout, "k3s")?.status).toBe("ok");
+    const steps = pipelineEvents(r.stdout).filter((e) => e.event === "step" && e.stage === "k3s").map((e) => e as { host?: string; message?: string });
+    for (const name of [...SERVERS, ...AGENTS]) expect(steps.some((e) => e.host === name && /^reset : Stop and disable K3s/.test(e.message ?? "")), name).toBe(true);
+    for (const h of lab.hosts) {
+      for (const path of ["/usr/local/bin/k3s", "/etc/rancher/k3s", "/var/lib/rancher/k3s", "/etc/systemd/system/k3s.service", "/etc/systemd/system/k3s-agent.service"]) expect(existsSync(h.file(path)), `${h.name}:${path}`).toBe(false);
+      // What prepare did stays (the VM is not new).
+      expect(existsSync(h.file("/etc/sysctl.d/90-edgelab.conf")), h.name).toBe(true);
+    }
+    const kube = readFileSync(join(dir, "kube", "config"), "utf8");
+    expect(kube).not.toContain("up-test");
+
+    // The journal forgot every stage from prepare on: the next up runs them again.
+    const plan = await cli(["--json", "up", "-i", inventory, "--from", "prepare", "--to", "cilium", "--dry-run"], { cwd: dir, env });
+    expect(plan.code, plan.stderr).toBe(0);
+    const summary = pipelineEvents(plan.stdout).find((e) => e.event === "summary") as { stages?: { stage: string; status: string; summary: string }[] } | undefined;
+    for (const stage of ["prepare", "k3s", "cilium"]) expect(summary?.stages?.find((x) => x.stage === stage), stage).toMatchObject({ status: "planned", summary: "first run" });
+  }, 600_000);
 });

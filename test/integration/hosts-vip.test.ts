@@ -13,7 +13,7 @@
  * an SSH connection to the VIP from this machine (through the router) that reaches one of the
  * servers, proven by its host key and the name it reports.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,6 +22,7 @@ import { LocalExecutor } from "../../src/exec/local.js";
 import { SshExecutor } from "../../src/exec/ssh.js";
 import { sleep } from "../../src/util/sleep.js";
 import { cli } from "../helpers/cli.js";
+import { secretForms } from "../helpers/secret-forms.js";
 import { ROOT, startTestLab, type TestLab } from "../helpers/testhosts.js";
 
 const SERVERS = ["lab-k3s01", "lab-k3s02", "lab-k3s03"] as const;
@@ -268,7 +269,11 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
     const logs = join(lab.stateDir, "logs");
     const files = readdirSync(logs, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     expect(files.length).toBeGreaterThan(0);
-    for (const f of files) expect(readFileSync(join(f.parentPath, f.name), "utf8"), f.name).not.toContain(PASSWORD.slice(0, 8));
+    // Nor base64-encoded (a task that reads the configuration would log it so).
+    for (const f of files) {
+      const text = readFileSync(join(f.parentPath, f.name), "utf8");
+      for (const form of [PASSWORD.slice(0, 8), ...secretForms(PASSWORD).slice(1)]) expect(text.includes(form), `${f.name} holds ${form}`).toBe(false);
+    }
     for (const h of SERVERS) {
       const file = lab.host(h).file("/etc/keepalived/keepalived.conf");
       expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -378,5 +383,29 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
     } finally {
       writeFileSync(file, ours);
     }
+  }, 300_000);
+  it("reset.yml stops keepalived and removes its configuration and check where edgelab wrote them, leaves another keepalived alone, and a second reset changes nothing", async () => {
+    // lab-k3s03's configuration is someone else's now: reset must leave it, and its keepalived, alone.
+    const foreign = "# keepalived of another project\nglobal_defs {\n}\n";
+    const file03 = lab.host("lab-k3s03").file("/etc/keepalived/keepalived.conf");
+    writeFileSync(file03, foreign);
+    const pid03 = await mainPid("lab-k3s03");
+    const reset = (): Promise<AnsibleResult> => runner.run({ playbook: "reset", inventory: lab.inventoryFile });
+    const first = await reset();
+    expect([...new Set(first.changed.map((c) => c.host))].sort()).toEqual(["lab-k3s01", "lab-k3s02"]);
+    for (const h of ["lab-k3s01", "lab-k3s02"]) {
+      expect(existsSync(lab.host(h).file("/etc/keepalived/keepalived.conf")), h).toBe(false);
+      expect(existsSync(lab.host(h).file("/etc/keepalived/edgelab-api-check")), h).toBe(false);
+      expect((await on(h, ["systemctl", "show", "--property=ActiveState,UnitFileState", "keepalived"])).trim().split("\n").sort(), h).toEqual(["ActiveState=inactive", "UnitFileState=disabled"]);
+    }
+    // Only the untouched keepalived may hold the VIP now.
+    expect((await holders()).filter((h) => h !== "lab-k3s03")).toEqual([]);
+    expect(readFileSync(file03, "utf8")).toBe(foreign);
+    expect(existsSync(lab.host("lab-k3s03").file("/etc/keepalived/edgelab-api-check"))).toBe(true);
+    expect(await mainPid("lab-k3s03")).toBe(pid03);
+    expect(pid03).not.toBe("0");
+
+    const second = await reset();
+    expect(second.changed).toEqual([]);
   }, 300_000);
 });

@@ -155,6 +155,14 @@ describe("edgelab up: the stage pipeline on a local lab", () => {
     expect(await first.done).toBe(0);
   }, 90_000);
 
+  it("refuses destroy --keep-vms for a local lab, which has no VMs, and changes nothing", () => {
+    const r = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "destroy", "--keep-vms", "--yes"], { cwd: lab.dir, encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--keep-vms is for provider proxmox; this inventory's provider is local/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(lab.state().status).not.toBe("stopped");
+  });
+
   it("destroy shows what it would stop, refuses without --yes off a terminal, then stops the lab and clears the journal", () => {
     const dry = spawnSync(process.execPath, [BIN, "-i", lab.inventory, "destroy", "--dry-run"], { cwd: lab.dir, encoding: "utf8" });
     expect(dry.status).toBe(0);

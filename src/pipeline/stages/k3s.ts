@@ -4,8 +4,9 @@
  * agents, then every node Ready — and the cluster's kubeconfig, fetched from the first server
  * over SSH checked against the known host key, its server set to the API endpoint, its cluster,
  * user and context named after the lab, merged into ~/.kube/config (0600) or written where
- * --kubeconfig says. `destroy` removes the lab's entries from that kubeconfig (the VMs go with
- * the provision stage; playbooks/reset.yml uninstalls K3s from hosts that stay).
+ * --kubeconfig says. `destroy` removes the lab's entries from that kubeconfig; the VMs go with
+ * the provision stage, unless `destroy --keep-vms` keeps them: then it first runs
+ * playbooks/reset.yml on every host (K3s, Cilium's links and rules, the API VIP's keepalived).
  */
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
@@ -17,7 +18,7 @@ import type { LabHost } from "../../model/lab.js";
 import { apiUrl } from "../../render/k3s.js";
 import { Journal } from "../journal.js";
 import { knownKeys } from "../known-hosts.js";
-import type { PipelineContext, Stage } from "../stage.js";
+import type { PipelineContext, SkippedStep, Stage } from "../stage.js";
 import { hostAccess } from "./access.js";
 import { ansibleInputs, checkK3sToken, playbookOutcome, runPlaybook } from "./ansible.js";
 
@@ -45,6 +46,11 @@ export function sshTarget(p: PipelineContext, h: LabHost, address: string): SshT
   const fallback = ["id_ed25519", "id_ecdsa", "id_rsa"].map((k) => join(home(p), ".ssh", k)).find((k) => existsSync(k));
   if (fallback === undefined) throw new EdgelabError(`no SSH key to log in to ${h.name}: the inventory sets no ansible_ssh_private_key_file, SSH_AUTH_SOCK is not set, and ~/.ssh has no id_ed25519, id_ecdsa or id_rsa`, { hint: "Set ansible_ssh_private_key_file for the hosts (as Ansible uses it)." });
   return { ...base, privateKeyPath: fallback };
+}
+
+/** "3 hosts (lab-k3s01, ...)" */
+function hostList(hosts: readonly LabHost[]): string {
+  return `${hosts.length} host${hosts.length === 1 ? "" : "s"} (${hosts.map((h) => h.name).join(", ")})`;
 }
 
 export const k3sStage: Stage = {
@@ -83,13 +89,22 @@ export const k3sStage: Stage = {
   destroyPlan: (p) => {
     const k3s = Journal.open(p.stateDir, p.lab.name).outputs().get("k3s");
     const path = k3s?.["kubeconfig"];
-    return Promise.resolve({ changes: path === undefined ? [] : [`remove context ${k3s?.["context"] ?? p.lab.name} from ${path}`] });
+    const reset = p.options.keepVms === true ? [`uninstall K3s, Cilium's links and rules and the API VIP's keepalived from ${hostList(p.lab.hosts)} (playbooks/reset.yml; the VMs stay)`] : [];
+    return Promise.resolve({ changes: [...reset, ...(path === undefined ? [] : [`remove context ${k3s?.["context"] ?? p.lab.name} from ${path}`])] });
   },
-  destroy: (run) => {
-    const k3s = Journal.open(run.p.stateDir, run.p.lab.name).outputs().get("k3s");
+  destroy: async (run) => {
+    const p = run.p;
+    let reset: { changes: number; summary: string; skipped?: readonly SkippedStep[] } | undefined;
+    if (p.options.keepVms === true) {
+      // Agents first, then servers (the playbook's order); every host proves its key first.
+      const outcome = await runPlaybook(run, { playbook: "reset", hosts: p.lab.hosts, what: "uninstall K3s (ansible-playbook reset.yml)" });
+      reset = playbookOutcome(outcome, p.lab.hosts.length, "K3s uninstalled");
+    }
+    const k3s = Journal.open(p.stateDir, p.lab.name).outputs().get("k3s");
     const path = k3s?.["kubeconfig"];
-    if (path === undefined) return Promise.resolve({ changes: 0, summary: "no kubeconfig was written" });
-    const status = uninstallKubeconfig(path, k3s?.["context"] ?? run.p.lab.name);
-    return Promise.resolve({ changes: status === "unchanged" ? 0 : 1, summary: status === "unchanged" ? `nothing of the lab's in ${path}` : `context removed from ${path}` });
+    const status = path === undefined ? "unchanged" : uninstallKubeconfig(path, k3s?.["context"] ?? p.lab.name);
+    const kube = path === undefined ? "no kubeconfig was written" : status === "unchanged" ? `nothing of the lab's in ${path}` : `context removed from ${path}`;
+    const changes = (reset?.changes ?? 0) + (status === "unchanged" ? 0 : 1);
+    return { changes, summary: reset === undefined ? kube : `${reset.summary}; ${kube}`, ...(reset?.skipped !== undefined ? { skipped: reset.skipped } : {}) };
   },
 };
