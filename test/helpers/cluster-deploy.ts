@@ -4,13 +4,14 @@
  * stand-in, and the fixture manifests of test/fixtures/k8s-deploy/ in a directory of their own that
  * `edgelab deploy --manifests` applies.
  */
+import { afterAll, beforeAll } from "vitest";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { cli, type CliResult } from "./cli.js";
 import { labData, vars, type Data } from "./inventory.js";
-import type { KubeApiserverStandin } from "./kube-apiserver-standin.js";
+import { startKubeApiserverStandin, type KubeApiserverStandin, type StandinOptions } from "./kube-apiserver-standin.js";
 
 const FIXTURES = new URL("../fixtures/k8s-deploy/", import.meta.url).pathname;
 export const REGISTRY_PASSWORD = "registry-pass-5b0d2e7f91c4";
@@ -57,3 +58,32 @@ export function clusterLab(standin: KubeApiserverStandin, mutate: (data: Data) =
   };
 }
 
+/**
+ * For a describe block: an API stand-in and a cluster lab on it, made before the block's tests
+ * and removed after them. Read `standin` and `lab` inside tests and hooks (they exist once the
+ * block's beforeAll has run).
+ */
+export function clusterLabOnStandin(options: StandinOptions = {}): { readonly standin: KubeApiserverStandin; readonly lab: ClusterLab } {
+  let standin: KubeApiserverStandin | undefined;
+  let lab: ClusterLab | undefined;
+  beforeAll(async () => {
+    standin = await startKubeApiserverStandin(options);
+    lab = clusterLab(standin);
+  });
+  afterAll(async () => {
+    lab?.cleanup();
+    await standin?.close();
+  });
+  const made = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("the stand-in and the lab are made in the describe block's beforeAll");
+    return value;
+  };
+  return {
+    get standin() {
+      return made(standin);
+    },
+    get lab() {
+      return made(lab);
+    },
+  };
+}
