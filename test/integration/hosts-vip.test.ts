@@ -22,7 +22,7 @@ import { LocalExecutor } from "../../src/exec/local.js";
 import { SshExecutor } from "../../src/exec/ssh.js";
 import { sleep } from "../../src/util/sleep.js";
 import { cli } from "../helpers/cli.js";
-import { secretForms } from "../helpers/secret-forms.js";
+import { revealsSecret } from "../helpers/secrets.js";
 import { ROOT, startTestLab, type TestLab } from "../helpers/testhosts.js";
 
 const SERVERS = ["lab-k3s01", "lab-k3s02", "lab-k3s03"] as const;
@@ -236,8 +236,15 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
     const started = Date.now();
     await run();
     const ran = Date.now();
-    const { holder } = await waitForMove(undefined, ran, 30_000);
-    console.log(`first run: the playbook took ${ran - started} ms, then the VIP came up on ${holder} after ${Date.now() - ran} ms`);
+    let { holder } = await waitForMove(undefined, ran, 30_000);
+    const seen = [holder];
+    // keepalived starts on the servers one after another: a lower priority may hold the VIP until
+    // the first server's keepalived, ready, takes it (preemption), at most once per other server.
+    while (holder !== "lab-k3s01" && seen.length < SERVERS.length) {
+      ({ holder } = await waitForMove(holder, ran, 30_000));
+      seen.push(holder);
+    }
+    console.log(`first run: the playbook took ${ran - started} ms, then the VIP came up on ${seen.join(" -> ")} after ${Date.now() - ran} ms`);
     expect(holder).toBe("lab-k3s01");
     for (const h of SERVERS) {
       expect((await on(h, ["/etc/keepalived/edgelab-api-check"]).then(() => "passes")), h).toBe("passes");
@@ -263,17 +270,17 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
     expect(status.text).toContain("checked: `ip -o -4 address show` on each server over SSH (host keys verified)");
   }, 60_000);
 
-  it("keeps the VRRP password out of the rendered files and the logs; only keepalived's 0600 configuration holds it", () => {
+  it("keeps the VRRP password out of the rendered files and the logs, also of a run that finds it in place; only keepalived's 0600 configuration holds it", async () => {
+    // A second run reads the configuration in place (which holds the password) before writing it.
+    await run();
     const vars = readFileSync(join(lab.stateDir, "artifacts", "ansible", "vars.yml"), "utf8");
     expect(vars).not.toContain(PASSWORD.slice(0, 8));
     const logs = join(lab.stateDir, "logs");
     const files = readdirSync(logs, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     expect(files.length).toBeGreaterThan(0);
-    // Nor base64-encoded (a task that reads the configuration would log it so).
-    for (const f of files) {
-      const text = readFileSync(join(f.parentPath, f.name), "utf8");
-      for (const form of [PASSWORD.slice(0, 8), ...secretForms(PASSWORD).slice(1)]) expect(text.includes(form), `${f.name} holds ${form}`).toBe(false);
-    }
+    // Nor base64-encoded (a task that reads the configuration would log it so). keepalived's PASS
+    // authentication keeps 8 characters: those are what the configuration holds.
+    for (const f of files) expect(revealsSecret(readFileSync(join(f.parentPath, f.name), "utf8"), PASSWORD.slice(0, 8)), f.name).toBe(false);
     for (const h of SERVERS) {
       const file = lab.host(h).file("/etc/keepalived/keepalived.conf");
       expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -282,7 +289,7 @@ describe("api_vip (keepalived on three servers, with the /readyz stand-in)", () 
       // PASS authentication exists in VRRPv2 only, with whole-second advertisements.
       expect(config).toMatch(/^\s+version 2\n[\s\S]*^\s+advert_int 1\n/m);
     }
-  });
+  }, 300_000);
 
   it("without a password speaks VRRPv3 with half-second advertisements, and the VIP settles on the first server again", async () => {
     writeVars({ password: false });
