@@ -53,6 +53,7 @@ export function netnsLayout(local: LocalLayout, netlabRoot: string): LocalLayout
     stateFile: join(state, "state.json"),
     supervisorLog: join(state, "logs", "netlab.log"),
     redisConf: join(own, "redis.conf"),
+    router: join(state, "router"),
     nginx: {
       ...local.nginx,
       run: join(state, "run"),
@@ -64,6 +65,7 @@ export function netnsLayout(local: LocalLayout, netlabRoot: string): LocalLayout
       state,
       status: join(state, "status"),
       secrets: own,
+      workerSecrets: join(state, "transcoder"),
     },
   };
 }

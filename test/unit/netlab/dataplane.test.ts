@@ -14,6 +14,16 @@ const plane = netnsDataPlane(lab, plan);
 const layout = netnsLayout(localLayout("/labs/seed"), "/labs/seed/.edgelab/netlab");
 
 describe("the namespace placement of the data plane", () => {
+  it("keeps every file of the running lab under the network lab's directory, none in the loopback lab's", () => {
+    const root = "/labs/seed/.edgelab/netlab/";
+    // The lab's root and the users' stream keys are the inventory's, shared by both modes; the
+    // nginx module, ffmpeg and the workers' user are not the lab's files.
+    const shared = new Set(["root", "secrets", "nginx.rtmpModule", "nginx.ffmpeg", "nginx.workerUser"]);
+    const paths = [...Object.entries(layout).filter(([k]) => k !== "nginx"), ...Object.entries(layout.nginx).map(([k, v]) => [`nginx.${k}`, v] as const)].filter(([k]) => !shared.has(k));
+    expect(paths.length).toBeGreaterThan(15);
+    for (const [name, path] of paths) expect(typeof path === "string" && path.startsWith(root), `${name}: ${JSON.stringify(path)}`).toBe(true);
+  });
+
   it("puts the origin side on the servers' mapped addresses, with the local placement's ports", () => {
     const local = localDataPlane(lab);
     expect(plane.redis).toEqual({ host: "198.18.0.38", port: local.redis.port });
