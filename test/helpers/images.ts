@@ -125,3 +125,31 @@ export class TestPodman {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * `edgelab smoke` with these arguments, again every 3 s until it passes or `withinMs` is over (the
+ * test source needs time to fill the playlist window, as `edgelab up` waits for the lab); the
+ * last result.
+ */
+export async function smokeUntilPasses(args: readonly string[], withinMs: number, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  const deadline = Date.now() + withinMs;
+  let result = { code: -1, stdout: "", stderr: "" };
+  while (Date.now() < deadline) {
+    result = await sh([process.execPath, BIN, ...args], { timeoutMs: 120_000, env });
+    if (result.code === 0) break;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  return result;
+}
+
+/**
+ * How a running container is confined, as podman and the kernel report it: whether its root is
+ * read-only and which user it is configured with, PID 1's real and effective uid, and what a
+ * write under /usr/sbin inside it gives (exit code and message).
+ */
+export async function containerConfinement(podman: TestPodman, name: string): Promise<{ readonlyRootfs: string; user: string; pid1Uids: string[]; write: { code: number; stderr: string } }> {
+  const [readonlyRootfs = "", user = ""] = (await podman.podman("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}", name)).trim().split(" ");
+  const status = await podman.podman("exec", name, "cat", "/proc/1/status");
+  const write = await sh(podman.argv("exec", name, "sh", "-c", "touch /usr/sbin/edgelab-probe"));
+  return { readonlyRootfs, user, pid1Uids: /^Uid:\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1) ?? [], write: { code: write.code, stderr: write.stderr } };
+}

@@ -23,7 +23,7 @@ import { routerConfigFile, type LocalLayout } from "../../src/providers/local/la
 import { defaultEnvironment } from "../../src/render/environment.js";
 import { DEBIAN_FFMPEG, DEBIAN_RTMP_MODULE } from "../../src/render/nginx.js";
 import { validateInventoryText } from "../../src/inventory/validate.js";
-import { BIN, builtImages, sh, TestPodman, type BuiltImages } from "../helpers/images.js";
+import { BIN, builtImages, containerConfinement, sh, smokeUntilPasses, TestPodman, type BuiltImages } from "../helpers/images.js";
 import { start, waitForPort, type Started } from "../helpers/procs.js";
 
 const dir = mkdtempSync(join(tmpdir(), "edgelab-images-run-"));
@@ -183,13 +183,7 @@ describe("the built images, run with podman", () => {
     const media = plane.mediaServers[0];
     if (edge === undefined || media === undefined) throw new Error("no edge or media server");
     // Give the source time to fill the playlist window (as `edgelab up` waits for the lab).
-    const deadline = Date.now() + 60_000;
-    let result = { code: -1, stdout: "", stderr: "" };
-    while (Date.now() < deadline) {
-      result = await sh([process.execPath, BIN, "-i", inventory, "smoke", "--edge", `http://${edge.http.host}:${edge.http.port}`, "--origin", `http://${plane.origin.host}:${plane.origin.port}`, "--ingest", `rtmp://${media.rtmp.host}:${media.rtmp.port}/live`], { timeoutMs: 120_000 });
-      if (result.code === 0) break;
-      await new Promise((r) => setTimeout(r, 3000));
-    }
+    const result = await smokeUntilPasses(["-i", inventory, "smoke", "--edge", `http://${edge.http.host}:${edge.http.port}`, "--origin", `http://${plane.origin.host}:${plane.origin.port}`, "--ingest", `rtmp://${media.rtmp.host}:${media.rtmp.port}/live`], 60_000);
     expect(result.stdout, result.stderr).toMatch(/\d+ passed, 0 failed/);
     expect(result.code).toBe(0);
     // The edge answered from the container: its access log (in the state volume) has the requests.
@@ -200,14 +194,11 @@ describe("the built images, run with podman", () => {
     const names = plan.processes.filter((p) => p.kind !== "source").map((p) => `edgelab-test-${p.name}-${process.pid}`);
     expect(names.length).toBe(5);
     for (const name of names) {
-      const inspect = JSON.parse(await podman.podman("inspect", "--format", "{{json .HostConfig.ReadonlyRootfs}} {{json .Config.User}}", name).then((s) => `[${s.replace(" ", ",")}]`)) as [boolean, string];
-      expect(inspect, name).toEqual([true, "10101:10101"]);
       // PID 1 of the container (nginx master, redis, node) as the kernel sees it.
-      const status = await podman.podman("exec", name, "cat", "/proc/1/status");
-      expect(/^Uid:\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1), name).toEqual(["10101", "10101"]);
-      const write = await sh(podman.argv("exec", name, "sh", "-c", "touch /usr/sbin/edgelab-probe"));
-      expect(write.code, name).not.toBe(0);
-      expect(write.stderr, name).toMatch(/Read-only file system/);
+      const confined = await containerConfinement(podman, name);
+      expect([confined.readonlyRootfs, confined.user, ...confined.pid1Uids], name).toEqual(["true", "10101:10101", "10101", "10101"]);
+      expect(confined.write.code, name).not.toBe(0);
+      expect(confined.write.stderr, name).toMatch(/Read-only file system/);
     }
   }, 120_000);
 
