@@ -146,6 +146,14 @@ export async function runPipeline(base: PipelineBase, stages: readonly Stage[], 
       return journal.lastChanged();
     },
   };
+  // Walking back, a stage may need what an earlier one recorded (destroy runs k3s before
+  // provision, whose outputs say whether this is a rehearsal): every recorded output is known first.
+  if (request.command === "destroy") {
+    for (const name of STAGE_ORDER) {
+      const prev = journal.stage(name);
+      if (prev?.result === "ok") outputs.set(name, prev.outputs);
+    }
+  }
   const emit = (e: PipelineEvent): void => reporter.emit(e);
   const byName = new Map(stages.map((s) => [s.name, s]));
   const walk = request.command === "destroy" ? [...STAGE_ORDER].reverse() : [...STAGE_ORDER];

@@ -43,6 +43,8 @@ eval "$("$NODE" -e 'const i = JSON.parse(require("fs").readFileSync(process.argv
 trace() { out=$1; shift; strace -f -qq -e trace=connect -o "$DIR/$out.trace" "$@" > "$DIR/$out.out" 2> "$DIR/$out.err" || echo "$?" > "$DIR/$out.code"; }
 trace provision "$NODE" "$EDGELAB" --json provision -i "$INVENTORY"
 trace up "$NODE" "$EDGELAB" up -i "$INVENTORY"
+trace keepvms "$NODE" "$EDGELAB" destroy -i "$INVENTORY" --keep-vms --yes
+trace plan "$NODE" "$EDGELAB" plan -i "$INVENTORY"
 # The control: an attempt to reach an address outside loopback is seen by the same trace.
 trace control "$NODE" -e 'require("net").connect(9, "198.18.0.1").on("error", (e) => console.log(e.code))'
 `;
@@ -114,5 +116,15 @@ describe("rehearsing the seed lab against the simulator, in a namespace with onl
       expect(out).toMatch(new RegExp(`^${stage}\\s+ok\\s+0\\s.*skipped \\(rehearsal, nothing contacted\\)`, "m"));
     }
     expect(err).toMatch(/cilium: skipped apply the BGP and LB-IPAM objects and wait for the sessions \(ansible-playbook cilium\.yml\) on lab-k3s01 \(172\.16\.221\.38\)/);
+  });
+  it("destroy --keep-vms attempts no connection outside loopback, lists reset.yml as skipped host by host, and every VM stays", () => {
+    const calls = connects(read("keepvms.trace"));
+    expect(calls.filter((c) => !loopback(c)).map((c) => c.line)).toEqual([]);
+    expect(() => read("keepvms.code")).toThrow();
+    const err = read("keepvms.err");
+    expect(err).toMatch(/k3s: skipped uninstall K3s \(ansible-playbook reset\.yml\) on east-lab-k3s01 \(172\.16\.223\.42\) \(rehearsal: /);
+    expect(read("keepvms.out")).toMatch(/^provision\s+not-selected/m);
+    // The simulator still has the lab's five VMs: nothing to create.
+    expect(read("plan.out")).toContain("Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 5 unchanged.");
   });
 });
