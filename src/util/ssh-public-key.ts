@@ -65,7 +65,8 @@ const EXAMPLE = "e.g. 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... you@host', the on
 
 /** Whether `text` is (or holds) a private key: OpenSSH, PEM (RSA, EC, PKCS#8) or PuTTY. */
 export function isPrivateKeyText(text: string): boolean {
-  return /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text) || /^PuTTY-User-Key-File-\d+:/m.test(text);
+  // The armour lines, PuTTY's header, or the first body line of an OpenSSH key ("openssh-key-v1" in base64), as a paste split at newlines gives them.
+  return /-----(BEGIN|END) [A-Z0-9 ]*PRIVATE KEY-----/.test(text) || /^PuTTY-User-Key-File-\d+:/m.test(text) || /^\s*b3BlbnNzaC1rZXktdjE/m.test(text);
 }
 
 /**
