@@ -90,7 +90,7 @@ async function askKeys(ctx: Context, user: string, check: (question: string, pat
   const home = ctx.env["HOME"];
   const found = findPublicKeys(home);
   const chosen = await checkbox({
-    message: `SSH public keys cloud-init installs for ${user} (Ansible logs in with them)`,
+    message: `SSH public keys cloud-init installs for ${user}`,
     choices: [
       ...found.map((f) => ({ name: `${f.file}  ${describeKey(f.key)}`, value: keyLine(f.key), checked: f.preferred })),
       { name: "paste a key", value: PASTE },
