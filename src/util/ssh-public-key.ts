@@ -90,11 +90,46 @@ export function checkPublicKeyLine(text: string, types: readonly string[] = USER
   const blob = Buffer.from(key, "base64");
   const length = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
   const embedded = length > 0 && blob.length >= 4 + length ? blob.subarray(4, 4 + length).toString("latin1") : "";
-  if (embedded !== type) {
-    const what = embedded === "" ? "truncated or damaged" : /^[\x21-\x7e]{1,64}$/.test(embedded) ? `it holds a ${embedded} key` : "damaged";
+  if (embedded !== type || !wellFormed(type, blob)) {
+    const what = embedded === "" || embedded === type ? "truncated or damaged" : /^[\x21-\x7e]{1,64}$/.test(embedded) ? `it holds a ${embedded} key` : "damaged";
     return fail(`not an OpenSSH public key: the key data is not a ${type} key (${what})`, "Copy the whole line again from the .pub file.");
   }
   return { ok: true, key: { type, key, comment: comment.trim() } };
+}
+
+/** The wire blob's fields (RFC 4251 strings) when it is exactly a sequence of them, else undefined. */
+function wireStrings(blob: Buffer): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at < blob.length) {
+    if (at + 4 > blob.length) return undefined;
+    const length = blob.readUInt32BE(at);
+    if (at + 4 + length > blob.length) return undefined;
+    out.push(blob.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return out;
+}
+
+/**
+ * Whether the blob has the fields its type's public key has, no more, no fewer (RFC 4253 §6.6,
+ * RFC 5656 §3.1, RFC 8709 §4, OpenSSH PROTOCOL.u2f): a key cut short or padded is refused.
+ */
+function wellFormed(type: string, blob: Buffer): boolean {
+  const f = wireStrings(blob);
+  if (f === undefined) return false;
+  const curve = /^(?:sk-)?ecdsa-sha2-(nistp\d+)/.exec(type)?.[1];
+  switch (type) {
+    case "ssh-ed25519":
+      return f.length === 2 && f[1]?.length === 32;
+    case "sk-ssh-ed25519@openssh.com":
+      return f.length === 3 && f[1]?.length === 32;
+    case "ssh-rsa":
+      return f.length === 3 && (f[1]?.length ?? 0) > 0 && (f[2]?.length ?? 0) > 0;
+    default:
+      if (curve === undefined) return false;
+      return f.length === (type.startsWith("sk-") ? 4 : 3) && f[1]?.toString("latin1") === curve && (f[2]?.[0] ?? 0) === 4;
+  }
 }
 
 /** Parses one public key line; undefined unless its type is a host key type and its blob names the same type. */

@@ -45,6 +45,17 @@ describe("proxmox.ssh_keys", () => {
     const blob = rsaPub.split(" ")[1] ?? "";
     expect(keyIssues([`ssh-ed25519 ${blob} mislabelled`])).toEqual(["error all.vars.proxmox.ssh_keys.0: not an OpenSSH public key: the key data is not a ssh-ed25519 key (it holds a ssh-rsa key) (Copy the whole line again from the .pub file.)"]);
   });
+  it("refuses a key cut short after its type name, and one with bytes added after it", () => {
+    const [type = "", blob = ""] = ed25519.pub.split(" ");
+    const cut = blob.slice(0, 60);
+    const padded = Buffer.concat([Buffer.from(blob, "base64"), Buffer.from([0, 0, 0, 1, 65])]).toString("base64");
+    // The cut blob still names ssh-ed25519: only its length gives it away.
+    expect(Buffer.from(cut, "base64").subarray(4, 15).toString()).toBe("ssh-ed25519");
+    expect(keyIssues([`${type} ${cut} me@host`, `${type} ${padded}`])).toEqual([
+      "error all.vars.proxmox.ssh_keys.0: not an OpenSSH public key: the key data is not a ssh-ed25519 key (truncated or damaged) (Copy the whole line again from the .pub file.)",
+      "error all.vars.proxmox.ssh_keys.1: not an OpenSSH public key: the key data is not a ssh-ed25519 key (truncated or damaged) (Copy the whole line again from the .pub file.)",
+    ]);
+  });
   it("refuses a truncated key, a line without its type and a line that is no key", () => {
     const [type = "", blob = ""] = ed25519.pub.split(" ");
     const found = keyIssues([`${type} ${blob.slice(0, 8)}`, blob, "my-laptop-key"]);
