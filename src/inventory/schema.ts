@@ -218,10 +218,14 @@ export const ProxmoxSettings = z
     ca_file: z.string().min(1).optional().describe("PEM file with the CA that signed the API certificate."),
     ssh_keys: z
       .array(
-        z.string().superRefine((line, ctx) => {
-          const checked = checkPublicKeyLine(line);
-          if (!checked.ok) ctx.addIssue({ code: "custom", message: `${checked.reason} (${checked.hint})` });
-        }),
+        z
+          .string()
+          .superRefine((line, ctx) => {
+            const checked = checkPublicKeyLine(line);
+            if (!checked.ok) ctx.addIssue({ code: "custom", message: `${checked.reason} (${checked.hint})` });
+          })
+          // For editors (JSON Schema only): the shape of a key line; the check above is the full one.
+          .meta({ pattern: "^(ssh-|ecdsa-|sk-)\\S+\\s+AAAA[A-Za-z0-9+/]+={0,2}(\\s.*)?$" }),
       )
       .default([])
       .describe("OpenSSH public key lines (`ssh-ed25519 AAAA... you@host`, the line of a .pub file) cloud-init installs for the host's ansible_user: Ansible's way in. Never a private key."),
