@@ -117,12 +117,13 @@ describe("wizard answers: the SSH public keys for cloud-init", () => {
     expect(keysOf(inventory.text)).toEqual([ed.pub]);
   });
 
-  it("refuses a line that is not a public key, and one whose key data is another type's", () => {
+  it("refuses a line that is not a public key, one whose key data is another type's, and an empty answer", () => {
     const rsaBlob = rsaPub.split(" ")[1] ?? "";
-    const { issues } = checkAnswers(answers((a) => { a.ssh_keys = ["my laptop", `ssh-ed25519 ${rsaBlob}`]; }));
+    const { issues } = checkAnswers(answers((a) => { a.ssh_keys = ["my laptop", `ssh-ed25519 ${rsaBlob}`, "  "]; }));
     expect(issues.map((i) => [i.question, i.message])).toEqual([
       ["ssh_keys[0]", "not an OpenSSH public key: unknown key type 'my'"],
       ["ssh_keys[1]", "not an OpenSSH public key: the key data is not a ssh-ed25519 key (it holds a ssh-rsa key)"],
+      ["ssh_keys[2]", "no key given"],
     ]);
   });
 });
