@@ -1,12 +1,12 @@
 /** `edgelab init`: write a new inventory from answers (a file, or asked interactively) checked against the cluster. */
 import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { EXIT_USAGE, UsageError } from "../errors.js";
 import { Answers, checkLocalAnswers, LocalAnswers, type AnswerIssue } from "../wizard/answers.js";
 import { askAnswers } from "../wizard/prompts.js";
-import { checkAll, connect, discoverAll, planFor, secretFromEnv, writeAtomically } from "../wizard/session.js";
+import { checkAll, connect, discoverAll, planFor, secretFromEnv, withKeyFiles, writeAtomically } from "../wizard/session.js";
 import { println, type App } from "./app.js";
 
 function issueText(i: AnswerIssue): string {
@@ -42,7 +42,8 @@ Asks where the lab runs. For a local lab (processes on loopback on this machine)
 lab name, the streams, the number of media servers and of edges, and writes an inventory like
 inventories/local.yml. For Proxmox it asks for the API URL, shows the API certificate (subject,
 issuer, SHA-256) and offers to pin it, then offers the cluster's nodes, templates, storages and
-bridges as choices, proposes addresses, VM ids and host names, asks VLAN names and the VMs'
+bridges as choices, asks for the SSH public keys cloud-init installs for the VMs' user (offering
+the keys in ~/.ssh/*.pub, a pasted key or a file; a private key is refused), proposes addresses, VM ids and host names, asks VLAN names and the VMs'
 nameservers, checks every answer with the rules of \`edgelab validate\` and against the
 cluster (taken vmids and names), shows the inventory and the plan, and writes the file only
 when confirmed. The token secret is read hidden (or from PROXMOX_TOKEN_SECRET) and never written:
@@ -64,7 +65,8 @@ Examples:
         await askAnswers({ ctx, output: out, display: options.output, force });
         return;
       }
-      const answers = readAnswers(resolve(ctx.cwd, options.answers));
+      const answersPath = resolve(ctx.cwd, options.answers);
+      const answers = readAnswers(answersPath);
       if (answers.provider === "local") {
         // A local lab: nothing to discover; the same validator, the same atomic write.
         const checked = checkLocalAnswers(answers, options.output);
@@ -84,12 +86,14 @@ Examples:
       if (secret === undefined) throw new UsageError("PROXMOX_TOKEN_SECRET is not set", "export PROXMOX_TOKEN_SECRET=<the token's secret>: it is read from the environment and never written to the inventory.");
       const client = connect({ url: answers.proxmox.url, tokenId: ctx.env["PROXMOX_TOKEN_ID"] ?? answers.proxmox.token_id, tokenSecret: secret, fingerprint: answers.proxmox.tls_fingerprint });
       try {
+        const keyed = withKeyFiles(answers, ctx.env["HOME"], dirname(answersPath));
         const discovered = await discoverAll(client, answers.proxmox.node);
-        const checked = checkAll(answers, discovered.cluster, discovered.choices, options.output);
-        const errors = checked.all.filter((i) => i.severity === "error");
+        const checked = checkAll(keyed.answers, discovered.cluster, discovered.choices, options.output);
+        const all = [...keyed.issues, ...checked.all];
+        const errors = all.filter((i) => i.severity === "error");
         if (errors.length > 0) {
-          if (ctx.options.json) println(ctx.stdout, JSON.stringify({ output: options.output, written: false, issues: checked.all }));
-          else for (const i of checked.all) println(ctx.stderr, issueText(i));
+          if (ctx.options.json) println(ctx.stdout, JSON.stringify({ output: options.output, written: false, issues: all }));
+          else for (const i of all) println(ctx.stderr, issueText(i));
           app.exitCode = EXIT_USAGE;
           if (!ctx.options.json) println(ctx.stderr, `edgelab: ${errors.length} answer${errors.length === 1 ? "" : "s"} refused; nothing written`);
           return;
@@ -97,9 +101,9 @@ Examples:
         const { plan, lines } = await planFor(client, checked.inventory.text, options.output);
         writeAtomically(out, checked.inventory.text, force);
         if (ctx.options.json) {
-          println(ctx.stdout, JSON.stringify({ output: options.output, written: true, issues: checked.all, hosts: checked.inventory.hosts.map((h) => ({ name: h.name, address: h.address, vmid: h.vmid, vlan: h.vlan, label: h.label })), plan: { counts: plan.counts, actions: plan.actions } }));
+          println(ctx.stdout, JSON.stringify({ output: options.output, written: true, issues: all, hosts: checked.inventory.hosts.map((h) => ({ name: h.name, address: h.address, vmid: h.vmid, vlan: h.vlan, label: h.label })), plan: { counts: plan.counts, actions: plan.actions } }));
         } else {
-          for (const i of checked.all) println(ctx.stderr, issueText(i));
+          for (const i of all) println(ctx.stderr, issueText(i));
           for (const line of lines) println(ctx.stdout, line);
           println(ctx.stdout, `wrote ${options.output}; next: edgelab validate -i ${options.output} && edgelab provision -i ${options.output}`);
         }

@@ -8,6 +8,7 @@
  * Lab-wide settings live in `all.vars`.
  */
 import { z } from "zod";
+import { checkPublicKeyLine } from "../util/ssh-public-key.js";
 
 /* ------------------------------------------------------------------ secrets */
 
@@ -216,9 +217,18 @@ export const ProxmoxSettings = z
       .describe("Pinned SHA-256 fingerprint of the node's API certificate, as users paste it: AA:BB:..., lower case, without colons, or with openssl's `sha256 Fingerprint=` prefix. The pin is the trust decision whatever issued the certificate (a fresh node's is signed by its cluster CA). Overridden by --tls-fingerprint and PROXMOX_TLS_FINGERPRINT."),
     ca_file: z.string().min(1).optional().describe("PEM file with the CA that signed the API certificate."),
     ssh_keys: z
-      .array(z.string().regex(/^(ssh-|ecdsa-|sk-)\S+ \S+/, "must be an OpenSSH public key line"))
+      .array(
+        z
+          .string()
+          .superRefine((line, ctx) => {
+            const checked = checkPublicKeyLine(line);
+            if (!checked.ok) ctx.addIssue({ code: "custom", message: `${checked.reason} (${checked.hint})` });
+          })
+          // For editors (JSON Schema only): the shape of a key line; the check above is the full one.
+          .meta({ pattern: "^(ssh-|ecdsa-|sk-)\\S+\\s+AAAA[A-Za-z0-9+/]+={0,2}(\\s.*)?$" }),
+      )
       .default([])
-      .describe("OpenSSH public keys cloud-init installs for the host's ansible_user."),
+      .describe("OpenSSH public key lines (`ssh-ed25519 AAAA... you@host`, the line of a .pub file) cloud-init installs for the host's ansible_user: Ansible's way in. Never a private key."),
   })
   .describe("Proxmox VE endpoint and clone settings (provider: proxmox).");
 

@@ -11,6 +11,7 @@ import { z } from "zod";
 import { formatPath, type Issue, type LocatedIssue, type PathSegment } from "../inventory/issue.js";
 import { validateInventoryText } from "../inventory/validate.js";
 import { formatIpv4, parseCidr, parseIpv4, prefixMask } from "../util/ipv4.js";
+import { checkPublicKeyLine, type ParsedPublicKey } from "../util/ssh-public-key.js";
 
 /* ------------------------------------------------------------------ answers */
 
@@ -51,6 +52,14 @@ export const Answers = z
       tls_fingerprint: z.string().optional(),
     }),
     user: z.string().default("ansibleuser").describe("SSH / cloud-init user."),
+    ssh_keys: z
+      .array(z.string())
+      .default([])
+      .describe("OpenSSH public key lines (`ssh-ed25519 AAAA... you@host`) cloud-init installs for `user`: Ansible's way in to the VMs. Written to proxmox.ssh_keys. At least one key is needed, here or in ssh_key_files."),
+    ssh_key_files: z
+      .array(z.string())
+      .default([])
+      .describe("Public key files (.pub, or one key per line) whose keys are added to ssh_keys; `~/` is the home directory, a relative path is from the answers file. The keys, not the paths, are written."),
     vcpus: z.int().default(4),
     memory: z.int().default(4096),
     disk: z.int().default(32),
@@ -236,6 +245,40 @@ function pushStreamsAndHostsHead(L: string[], map: MapAnswer, streams: readonly 
   L.push("      children:");
 }
 
+/**
+ * The answers' public keys that are keys (each with its place in ssh_keys), the first of each
+ * key only: what is not a public key (a private key pasted by mistake above all) never reaches
+ * the inventory text; keyIssues says why it was left out.
+ */
+function usableKeys(lines: readonly string[]): { index: number; key: ParsedPublicKey }[] {
+  const out: { index: number; key: ParsedPublicKey }[] = [];
+  lines.forEach((line, index) => {
+    const checked = checkPublicKeyLine(line);
+    if (checked.ok && !out.some((k) => k.key.type === checked.key.type && k.key.key === checked.key.key)) out.push({ index, key: checked.key });
+  });
+  return out;
+}
+
+/** What is wrong with the answers' SSH public keys: none given, or a line that is not one. */
+export function keyIssues(answers: Answers): AnswerIssue[] {
+  if (answers.ssh_keys.length === 0 && answers.ssh_key_files.length === 0) {
+    return [
+      {
+        severity: "error",
+        question: "ssh_keys",
+        message: `no SSH public key for ${answers.user}: cloud-init would install none, and Ansible would have no way to log in to the VMs`,
+        hint: "Add your public key to the answers: ssh_keys: [\"ssh-ed25519 AAAA... you@host\"] (the line of your .pub file), or ssh_key_files: [~/.ssh/id_ed25519.pub].",
+      },
+    ];
+  }
+  const out: AnswerIssue[] = [];
+  answers.ssh_keys.forEach((line, i) => {
+    const checked = checkPublicKeyLine(line);
+    if (!checked.ok) out.push({ severity: "error", question: `ssh_keys[${i}]`, message: checked.reason, hint: checked.hint });
+  });
+  return out;
+}
+
 /** The inventory text for the answers, laid out like inventories/lab.yml, secrets as references only. */
 export function buildInventory(answers: Answers, cluster: ClusterFacts = { vmids: [], names: [] }): BuiltInventory {
   const hosts = plannedHosts(answers, cluster);
@@ -286,6 +329,16 @@ export function buildInventory(answers: Answers, cluster: ClusterFacts = { vmids
     L.push("      # The API certificate's SHA-256 fingerprint, pinned when it was shown.");
     L.push(`      tls_fingerprint: ${scalar(p.tls_fingerprint)}`);
     map("proxmox.tls_fingerprint", ...V, "proxmox", "tls_fingerprint");
+  }
+  const keys = usableKeys(answers.ssh_keys);
+  if (keys.length > 0) {
+    L.push(`      # cloud-init installs these for ${answers.user}: Ansible's way in to the VMs.`);
+    L.push("      ssh_keys:");
+    keys.forEach(({ index, key }, at) => {
+      const line = `${key.type} ${key.key}${key.comment === "" ? "" : ` ${key.comment}`}`;
+      L.push(`        - ${parseYaml(line) === line ? line : JSON.stringify(line)}`);
+      map(`ssh_keys[${index}]`, ...V, "proxmox", "ssh_keys", at);
+    });
   }
   L.push("    network:");
   L.push("      vlans:");
@@ -521,9 +574,13 @@ export function checkAnswers(answers: Answers, cluster: ClusterFacts = { vmids: 
   const inventory = buildInventory(answers, cluster);
   const counted = countIssues(answers);
   const validation = validateInventoryText(inventory.text, file);
+  const keys = keyIssues(answers);
+  // With no usable key the validator warns that Ansible has no way in; the answers' errors say why, with the fix.
+  const noKey = keys.length > 0;
   const issues = [
+    ...keys,
     ...counted,
-    ...validation.issues.map((i) => fromValidator(i, inventory.mappings)),
+    ...validation.issues.filter((i) => !(noKey && /^proxmox\.ssh_keys is empty/.test(i.message))).map((i) => fromValidator(i, inventory.mappings)),
     ...clusterIssues(answers, inventory.hosts, cluster),
   ];
   return { inventory, issues };

@@ -4,11 +4,12 @@
  * discovery, the cluster's vmids and names); a refused answer is asked again with the reason.
  */
 import { connect as tlsConnect, type PeerCertificate } from "node:tls";
-import { confirm, input, number, password, select } from "@inquirer/prompts";
+import { checkbox, confirm, input, number, password, select } from "@inquirer/prompts";
 import { EdgelabError, UsageError } from "../errors.js";
 import type { Context } from "../context.js";
 import { certificateFacts, type CertificateFacts } from "../providers/proxmox/client.js";
 import { Answers, checkLocalAnswers, LocalAnswers, plannedHosts, type AnswersInput, type LocalAnswersInput } from "./answers.js";
+import { describeKey, expandPath, findPublicKeys, keyLine, readPublicKeyFile } from "./ssh-keys.js";
 import { checkAll, connect, discoverAll, planFor, secretFromEnv, writeAtomically, type Discovered } from "./session.js";
 
 export interface AskOptions {
@@ -77,6 +78,44 @@ async function askLocal({ ctx, output, display, force }: AskOptions): Promise<vo
   say(`Wrote ${display}. Next: edgelab up -i ${display}`);
 }
 
+const PASTE = "\0paste";
+const FILE = "\0file";
+
+/**
+ * The SSH public keys cloud-init installs for `user`: the keys in ~/.ssh/*.pub as choices (the
+ * first of id_ed25519, id_ecdsa, id_rsa chosen), a pasted key, or a file's keys. Each is checked
+ * as `edgelab validate` checks proxmox.ssh_keys; a private key is refused.
+ */
+async function askKeys(ctx: Context, user: string, check: (question: string, patch: (d: AnswersInput) => void) => string | true): Promise<string[]> {
+  const home = ctx.env["HOME"];
+  const found = findPublicKeys(home);
+  const chosen = await checkbox({
+    message: `SSH public keys cloud-init installs for ${user}`,
+    choices: [
+      ...found.map((f) => ({ name: `${f.file}  ${describeKey(f.key)}`, value: keyLine(f.key), checked: f.preferred })),
+      { name: "paste a key", value: PASTE },
+      { name: "read from a file", value: FILE },
+    ],
+    validate: (items) => (items.length > 0 ? true : "choose at least one key: space selects, enter goes on"),
+  });
+  const keys = chosen.filter((v) => v !== PASTE && v !== FILE);
+  if (chosen.includes(PASTE)) {
+    const pasted = await input({ message: "Public key (the one line of its .pub file)", validate: (v) => check("ssh_keys", (d) => { d.ssh_keys = [...keys, v]; }) });
+    keys.push(pasted.trim());
+  }
+  if (chosen.includes(FILE)) {
+    const read = (v: string): ReturnType<typeof readPublicKeyFile> => readPublicKeyFile(expandPath(v.trim(), home, ctx.cwd));
+    const file = await input({ message: "Public key file (e.g. ~/.ssh/id_ed25519.pub)", validate: (v) => {
+      if (v.trim() === "") return "no file given";
+      const r = read(v);
+      return r.ok ? true : `${r.reason} (${r.hint})`;
+    } });
+    const r = read(file);
+    if (r.ok) keys.push(...r.keys.map(keyLine));
+  }
+  return keys;
+}
+
 async function ask({ ctx, output, display, force }: AskOptions): Promise<void> {
   const say = (text: string): void => ctx.stderr.write(`${text}\n`);
   const provider = await select({ message: "Where will the lab run?", choices: [{ name: "proxmox: VMs on a Proxmox VE cluster", value: "proxmox" }, { name: "local: processes on loopback on this machine", value: "local" }] });
@@ -126,6 +165,7 @@ async function ask({ ctx, output, display, force }: AskOptions): Promise<void> {
     draft.proxmox.bridge = await select({ message: "Bridge for the VMs' NIC", choices: discovered.choices.bridges.map((b) => ({ name: `${b.iface}  (${b.vlanAware ? "VLAN-aware" : "not VLAN-aware"})`, value: b.iface })) });
 
     draft.name = await input({ message: "Lab name", default: "edgelab", validate: (v) => check("name", (d) => { d.name = v; }) });
+    draft.ssh_keys = await askKeys(ctx, draft.user ?? "ansibleuser", check);
     const group = async (question: "servers" | `workers[${number}]`, what: string, get: (d: AnswersInput) => AnswersInput["servers"]): Promise<void> => {
       const g = get(draft);
       const id = await number({ message: `${what}: VLAN id`, required: true, validate: (v) => check(`${question}.vlan`, (d) => { get(d).vlan.id = v ?? 0; }) });

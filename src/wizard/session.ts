@@ -12,6 +12,7 @@ import { ProxmoxClient } from "../providers/proxmox/client.js";
 import { planLines, planVms, type Plan } from "../providers/proxmox/plan.js";
 import { readActual } from "../providers/proxmox/read.js";
 import { checkAnswers, type AnswerIssue, type Answers, type AnswersResult, type ClusterFacts } from "./answers.js";
+import { expandPath, keyLine, readPublicKeyFile } from "./ssh-keys.js";
 import { discoverBridges, discoverCluster, discoverStorages, type DiscoveredBridge, type DiscoveredCluster, type DiscoveredStorage } from "./discover.js";
 
 export interface Connection {
@@ -78,6 +79,22 @@ export interface Checked extends AnswersResult {
 export function checkAll(answers: Answers, cluster: DiscoveredCluster, choices: NodeChoices, file: string): Checked {
   const result = checkAnswers(answers, clusterFacts(answers, cluster), file);
   return { ...result, all: [...discoveryIssues(answers, cluster, choices), ...result.issues] };
+}
+
+/**
+ * The answers with the keys of their ssh_key_files added to ssh_keys (`~/` is `home`, a relative
+ * path is from `base`, the answers file's directory). A file that gives no key (unreadable, a
+ * private key, a bad line) is an issue on its entry; the paths themselves are never written.
+ */
+export function withKeyFiles(answers: Answers, home: string | undefined, base: string): { answers: Answers; issues: AnswerIssue[] } {
+  const issues: AnswerIssue[] = [];
+  const lines: string[] = [];
+  answers.ssh_key_files.forEach((file, i) => {
+    const result = readPublicKeyFile(expandPath(file, home, base));
+    if (result.ok) lines.push(...result.keys.map(keyLine));
+    else issues.push({ severity: "error", question: `ssh_key_files[${i}]`, message: result.reason, hint: result.hint });
+  });
+  return { answers: { ...answers, ssh_keys: [...answers.ssh_keys, ...lines] }, issues };
 }
 
 /** What provisioning would do with this inventory on the cluster (the same plan as `edgelab plan`). */

@@ -4,13 +4,13 @@
  * wrong answers asked again with the validator's reason, the same file as `--answers` for the
  * same answers, and Ctrl-C leaving no file.
  */
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { DEFAULT_DURATIONS, NO_FAULTS, ProxmoxSimulator } from "../../src/providers/proxmox/simulator.js";
 import { selfSignedCertificate, type ServerCertificate } from "../../src/providers/proxmox/tls.js";
 import type { AnswersInput } from "../../src/wizard/answers.js";
@@ -24,11 +24,21 @@ const URL = `https://${HOST}:${PORT}`;
 let server: Server;
 let cert: ServerCertificate;
 let dir: string;
+/** The user's key pairs (made by ssh-keygen) in the terminal's HOME (the test's directory): ~/.ssh/id_ed25519 and ~/.ssh/id_rsa. */
+let edPub: string;
+let rsaPub: string;
 beforeAll(async () => {
   cert = selfSignedCertificate("pve01.wizard.test", [HOST]);
   const sim = new ProxmoxSimulator(WIZARD_STATE, { seed: 1, durations: DEFAULT_DURATIONS, faults: NO_FAULTS, resourcesLagMs: 0, tokens: [WIZARD_TOKEN], users: [] });
   server = await sim.listen(PORT, HOST, { key: cert.key, cert: cert.cert });
   dir = mkdtempSync(join(tmpdir(), "edgelab-init-tty-"));
+  mkdirSync(join(dir, ".ssh"));
+  mkdirSync(join(dir, "other"));
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "engineer@wizard-tty", "-f", join(dir, ".ssh", "id_ed25519")]);
+  execFileSync("ssh-keygen", ["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "old@wizard-tty", "-f", join(dir, ".ssh", "id_rsa")]);
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "ops@wizard-tty", "-f", join(dir, "other", "ops")]);
+  edPub = readFileSync(join(dir, ".ssh", "id_ed25519.pub"), "utf8").trim();
+  rsaPub = readFileSync(join(dir, ".ssh", "id_rsa.pub"), "utf8").trim();
 });
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
@@ -90,6 +100,8 @@ describe("edgelab init in a terminal", () => {
       [/Storage for the VMs' disks/, `${DOWN}${ENTER}`],
       [/Bridge for the VMs' NIC/, ENTER],
       [/Lab name/, `seed-lab${ENTER}`],
+      // ~/.ssh's keys are offered, id_ed25519 chosen: Enter keeps it.
+      [/SSH public keys cloud-init installs for ansibleuser[\s\S]*read from a file/, ENTER],
       [/Number of K3s servers/, `2${ENTER}`],
       [/etcd needs a majority/, `${BACKSPACE}3${ENTER}`],
       [/Servers: VLAN id/, `221${ENTER}`],
@@ -135,6 +147,8 @@ describe("edgelab init in a terminal", () => {
     ];
     const run = await drive(out, steps);
     expect({ done: run.done, code: run.code }, run.screen.slice(-3000)).toEqual({ done: steps.length, code: 0 });
+    // Both keys were offered with their size and fingerprint as ssh-keygen -lf shows them (the comment may wrap at 80 columns).
+    for (const key of ["id_ed25519.pub", "id_rsa.pub"]) expect(run.screen).toContain(`${key}  ${execFileSync("ssh-keygen", ["-lf", join(dir, ".ssh", key)], { encoding: "utf8" }).split(" ").slice(0, 2).join(" ")}`);
     // The certificate was shown with the simulator's real fingerprint, subject and issuer.
     expect(run.screen).toContain(`SHA-256: ${cert.fingerprint}`);
     expect(run.screen).toMatch(/subject: CN=pve01\.wizard\.test/);
@@ -148,11 +162,15 @@ describe("edgelab init in a terminal", () => {
     expect(written).toMatch(/^ {12}west-01: \{ansible_host: 172\.16\.222\.10,/m);
     expect(written).toContain("nameservers: [172.16.221.1, 9.9.9.9]");
     expect(written).toContain("search_domain: lab.example.com");
+    // The chosen key, and only it, is what cloud-init installs.
+    expect((parse(written) as { all: { vars: { proxmox: { ssh_keys: unknown } } } }).all.vars.proxmox.ssh_keys).toEqual([edPub]);
+    expect(written).not.toContain(rsaPub.split(" ")[1]);
     expect((await cli(["validate", "-i", out], { cwd: dir, env: {} })).code).toBe(0);
 
     // The same answers as a file give the same inventory, byte for byte.
     const answers: AnswersInput = {
       name: "seed-lab",
+      ssh_key_files: [join(dir, ".ssh", "id_ed25519.pub")],
       proxmox: { url: URL, node: "pve01", template: 9000, storage: "local-lvm", bridge: "vmbr0", token_id: WIZARD_TOKEN.id, tls_fingerprint: cert.fingerprint },
       servers: { count: 3, vlan: { id: 221, name: "dc-east", subnet: "172.16.221.0/24", gateway: "172.16.221.1" }, peer: { address: "172.16.221.1", asn: 200 }, addresses: ["172.16.221.10", "172.16.221.11", "172.16.221.12"], vmids: [3003, 3004, 3005] },
       workers: [{ label: "west-worker", count: 2, vlan: { id: 222, subnet: "172.16.222.0/24", gateway: "172.16.222.1" }, peer: { address: "172.16.222.1", asn: 30 }, addresses: ["172.16.222.10", "172.16.222.11"], vmids: [3006, 3007], names: ["west-01", "west-02"] }],
@@ -164,9 +182,39 @@ describe("edgelab init in a terminal", () => {
     writeFileSync(file, stringify(answers));
     const fromFile = join(dir, "from-answers.yml");
     const r = await cli(["init", "--answers", file, "-o", fromFile], { cwd: dir, env: { PROXMOX_TOKEN_SECRET: WIZARD_TOKEN.secret } });
-    // The wizard asks for no SSH public key yet: its only warning says Ansible has no way in.
-    expect(r.stderr).toMatch(/^warning: all\.vars\.proxmox: proxmox\.ssh_keys is empty and no host has an ansible_password: Ansible has no way to log in to the VMs \(unless the template already trusts your key\)\n {2}hint: [^\n]+\n$/);
+    // With the key, the --answers run has nothing to warn about.
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
     expect(readFileSync(fromFile, "utf8")).toBe(written);
+  }, 120_000);
+
+  it("re-asks the SSH keys: none chosen, a line that is not a key, a pasted private key, a private key's path, a missing file", async () => {
+    const out = join(dir, "keys.yml");
+    const privateHead = readFileSync(join(dir, ".ssh", "id_ed25519"), "utf8").split("\n")[0] ?? "";
+    const opsPub = readFileSync(join(dir, "other", "ops.pub"), "utf8").trim();
+    const steps: Step[] = [
+      [/Where will the lab run\?/, ENTER],
+      [/Proxmox API URL/, `${URL}${ENTER}`],
+      [/Pin this certificate/, `y${ENTER}`],
+      [/API token id/, `${WIZARD_TOKEN.id}${ENTER}`],
+      [/Node for the VMs/, ENTER],
+      [/Template to clone/, ENTER],
+      [/Storage for the VMs' disks/, ENTER],
+      [/Bridge for the VMs' NIC/, ENTER],
+      [/Lab name/, ENTER],
+      // Space takes the chosen id_ed25519 out: nothing chosen.
+      [/SSH public keys cloud-init installs[\s\S]*read from a file/, ` ${ENTER}`],
+      [/choose at least one key/, `${DOWN}${DOWN} ${DOWN} ${ENTER}`],
+      [/Public key \(the one line of its \.pub file\)/, `my laptop${ENTER}`],
+      [/not an OpenSSH public key: unknown key type 'my'/, `${BACKSPACE.repeat(20)}${privateHead}${ENTER}`],
+      [/that is a private key; give its \.pub/, `${BACKSPACE.repeat(60)}${opsPub}${ENTER}`],
+      [/Public key file/, `~/.ssh/id_ed25519${ENTER}`],
+      [/\.ssh\/id_ed25519: that is a private key/, `${BACKSPACE.repeat(30)}~/nothing.pub${ENTER}`],
+      [/cannot read \S*nothing\.pub: no such file/, `${BACKSPACE.repeat(30)}other/ops.pub${ENTER}`],
+      [/Number of K3s servers/, "\x03"],
+    ];
+    const run = await drive(out, steps, { PROXMOX_TOKEN_SECRET: WIZARD_TOKEN.secret });
+    expect({ done: run.done, code: run.code }, run.screen.slice(-3000)).toEqual({ done: steps.length, code: 130 });
+    expect(existsSync(out)).toBe(false);
   }, 120_000);
 
   it("provider local: asks the lab's name, streams, media servers and edges, re-asks wrong answers, writes a local inventory that validates, the same as --answers", async () => {

@@ -1,12 +1,18 @@
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { validateInventoryText } from "../../../src/inventory/validate.js";
 import { Answers, buildLocalInventory, checkAnswers, checkLocalAnswers, LocalAnswers, proposeAddresses, proposeVmids, type AnswersInput } from "../../../src/wizard/answers.js";
 
+/** A public key line as a .pub file holds it (inventories/lab.yml's). */
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEdCQddV402NdWP88l9wNa2nHo+Zhlbb4P9Xtn/7r/Wo you@workstation";
+
 const base: AnswersInput = {
   name: "seed-lab",
+  ssh_keys: [KEY],
   proxmox: { url: "https://pve01.example.com:8006", node: "pve01", template: 9000, storage: "ssd02-4T", token_id: "edgelab@pve!edgelab" },
   servers: { count: 3, vlan: { id: 221, name: "dc-east", subnet: "172.16.221.0/24", gateway: "172.16.221.1" }, peer: { address: "172.16.221.1", asn: 200 } },
   workers: [
@@ -27,13 +33,8 @@ function answers(patch: (a: AnswersInput) => void = () => undefined): Answers {
 describe("wizard answers → inventory", () => {
   it("writes an inventory the real validator accepts, with the schema line and no secret values", () => {
     const { inventory, issues } = checkAnswers(answers(), { vmids: [3001, 3002], names: [] });
-    // The wizard asks for no SSH public key yet: the validator says Ansible has no way in, and nothing else.
-    const accessOnly = (list: readonly { severity: string; message: string }[]): void => {
-      expect(list.map((i) => i.severity)).toEqual(["warning"]);
-      expect(list[0]?.message).toMatch(/^proxmox\.ssh_keys is empty and no host has an ansible_password: Ansible has no way to log in/);
-    };
-    accessOnly(issues);
-    accessOnly(validateInventoryText(inventory.text, "x.yml").issues);
+    expect(issues).toEqual([]);
+    expect(validateInventoryText(inventory.text, "x.yml").issues).toEqual([]);
     expect(inventory.text.split("\n")[0]).toBe("# yaml-language-server: $schema=./inventory.schema.json");
     const doc = parse(inventory.text) as { all: { vars: { proxmox: { token_secret: unknown }; k3s: { token: unknown }; streams: { key: unknown }[] }; children: { k3s_cluster: { children: { master: { hosts: Record<string, { vmid: number; ansible_host: string; label: string }> }; node: { hosts: Record<string, { data_vlan: number; label: string }> } } } } } };
     expect(doc.all.vars.proxmox.token_secret).toEqual({ env: "PROXMOX_TOKEN_SECRET" });
@@ -76,6 +77,54 @@ describe("wizard answers → inventory", () => {
     const { inventory, issues } = checkAnswers(answers((a) => { a.dns_name = "live.example.com\n    evil: 1"; }));
     expect((parse(inventory.text) as { all: { vars: Record<string, unknown> } }).all.vars.evil).toBeUndefined();
     expect(issues.some((i) => i.question === "dns_name" && i.severity === "error")).toBe(true);
+  });
+});
+
+describe("wizard answers: the SSH public keys for cloud-init", () => {
+  let dir: string;
+  let ed: { pub: string; priv: string };
+  let rsaPub: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "edgelab-answers-keys-"));
+    const make = (type: string, name: string): { pub: string; priv: string } => {
+      execFileSync("ssh-keygen", ["-q", "-t", type, "-N", "", "-C", `${name}@answers-test`, "-f", join(dir, name)]);
+      return { pub: readFileSync(join(dir, `${name}.pub`), "utf8").trim(), priv: readFileSync(join(dir, name), "utf8") };
+    };
+    ed = make("ed25519", "ed");
+    rsaPub = make("rsa", "rsa").pub;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const keysOf = (text: string): unknown => (parse(text) as { all: { vars: { proxmox: { ssh_keys?: unknown } } } }).all.vars.proxmox.ssh_keys;
+
+  it("writes the given key lines to proxmox.ssh_keys, each key once", () => {
+    const { inventory, issues } = checkAnswers(answers((a) => { a.ssh_keys = [ed.pub, rsaPub, `  ${ed.pub}  `]; }));
+    expect(issues).toEqual([]);
+    expect(keysOf(inventory.text)).toEqual([ed.pub, rsaPub]);
+  });
+
+  it("with no key, refuses as ssh_keys with what to add, instead of the validator's warning", () => {
+    const { inventory, issues } = checkAnswers(answers((a) => { a.ssh_keys = []; }));
+    expect(issues.map((i) => [i.severity, i.question, i.message])).toEqual([["error", "ssh_keys", "no SSH public key for ansibleuser: cloud-init would install none, and Ansible would have no way to log in to the VMs"]]);
+    expect(issues[0]?.hint).toMatch(/ssh_keys: \["ssh-ed25519 AAAA\.\.\. you@host"\].*ssh_key_files: \[~\/\.ssh\/id_ed25519\.pub\]/);
+    expect(keysOf(inventory.text)).toBeUndefined();
+  });
+
+  it("refuses a private key as ssh_keys[i], and its text never reaches the inventory", () => {
+    const { inventory, issues } = checkAnswers(answers((a) => { a.ssh_keys = [ed.pub, ed.priv]; }));
+    expect(issues.map((i) => [i.severity, i.question, i.message])).toEqual([["error", "ssh_keys[1]", "that is a private key; give its .pub"]]);
+    expect(inventory.text).not.toContain("PRIVATE KEY");
+    expect(inventory.text).not.toContain((ed.priv.split("\n")[1] ?? "").slice(0, 30));
+    expect(keysOf(inventory.text)).toEqual([ed.pub]);
+  });
+
+  it("refuses a line that is not a public key, one whose key data is another type's, and an empty answer", () => {
+    const rsaBlob = rsaPub.split(" ")[1] ?? "";
+    const { issues } = checkAnswers(answers((a) => { a.ssh_keys = ["my laptop", `ssh-ed25519 ${rsaBlob}`, "  "]; }));
+    expect(issues.map((i) => [i.question, i.message])).toEqual([
+      ["ssh_keys[0]", "not an OpenSSH public key: unknown key type 'my'"],
+      ["ssh_keys[1]", "not an OpenSSH public key: the key data is not a ssh-ed25519 key (it holds a ssh-rsa key)"],
+      ["ssh_keys[2]", "no key given"],
+    ]);
   });
 });
 
