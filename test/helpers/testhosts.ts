@@ -218,6 +218,16 @@ function blockBase(block: number): [number, number] {
   return [18 + Math.floor(block / 64), (block % 64) * 4];
 }
 
+/** The seed lab's shape: three servers in one subnet, an agent in each of two others. */
+export const SEED_HOSTS: readonly TestHostSpec[] = [
+  { name: "lab-k3s01", group: "master", subnet: 0 },
+  { name: "lab-k3s02", group: "master", subnet: 0 },
+  { name: "lab-k3s03", group: "master", subnet: 0 },
+  { name: "west-lab-k3s01", group: "node", subnet: 1 },
+  { name: "east-lab-k3s01", group: "node", subnet: 2 },
+];
+
+/** Boots the hosts (printing how long each took to answer SSH) and writes their inventory. */
 export async function startTestLab(specs: readonly TestHostSpec[]): Promise<TestLab> {
   const rootfs = await testRootfs();
   await reapOrphans();
@@ -402,6 +412,7 @@ export async function startTestLab(specs: readonly TestHostSpec[]): Promise<Test
       );
     };
     writeInventory();
+    console.log(`boot to SSH (ms): ${hosts.map((h) => `${h.name} ${h.bootToSshMs}`).join(", ")}`);
 
     return {
       id,

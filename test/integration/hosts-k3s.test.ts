@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { installKubeconfig, parseKubeconfig, uninstallKubeconfig } from "../../src/ansible/kubeconfig.js";
 import { AnsibleError, AnsibleRunner, type AnsibleResult } from "../../src/ansible/runner.js";
 import { airgapDir, artifactsDir, sha256, STANDIN, standinEvents, TOKEN_FILE, writeK3sInputs, type K3sInputs, type StandinEvent } from "../helpers/k3s-inputs.js";
-import { ROOT, startTestLab, type TestLab } from "../helpers/testhosts.js";
+import { ROOT, SEED_HOSTS, startTestLab, type TestLab } from "../helpers/testhosts.js";
 import { revealsSecret } from "../helpers/secrets.js";
 import { sleep } from "../../src/util/sleep.js";
 
@@ -29,14 +29,7 @@ let inputs: K3sInputs;
 let configs: Record<string, Record<string, unknown>>;
 
 beforeAll(async () => {
-  lab = await startTestLab([
-    { name: "lab-k3s01", group: "master", subnet: 0 },
-    { name: "lab-k3s02", group: "master", subnet: 0 },
-    { name: "lab-k3s03", group: "master", subnet: 0 },
-    { name: "west-lab-k3s01", group: "node", subnet: 1 },
-    { name: "east-lab-k3s01", group: "node", subnet: 2 },
-  ]);
-  console.log(`boot to SSH (ms): ${lab.hosts.map((h) => `${h.name} ${h.bootToSshMs}`).join(", ")}`);
+  lab = await startTestLab(SEED_HOSTS);
   inputs = { version: V1, airgap: await airgapDir(join(lab.dir, "airgap-v1"), V1) };
   configs = writeK3sInputs(lab, inputs);
   runner = new AnsibleRunner({ stateDir: lab.stateDir, env: process.env });

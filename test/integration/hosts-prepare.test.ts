@@ -24,7 +24,6 @@ beforeAll(async () => {
     { name: "west-lab-k3s01", group: "node", subnet: 1, loopDevicesMiB: [16] },
     { name: "east-lab-k3s01", group: "node", subnet: 2, loopDevicesMiB: [16] },
   ]);
-  console.log(`boot to SSH (ms): ${lab.hosts.map((h) => `${h.name} ${h.bootToSshMs}`).join(", ")}`);
   runner = new AnsibleRunner({ stateDir: lab.stateDir, env: process.env, log: (l) => notices.push(l) });
 }, 600_000);
 

@@ -17,7 +17,7 @@ import { cli, type CliResult } from "../helpers/cli.js";
 import { events as pipelineEvents, stageResult } from "../helpers/events.js";
 import { at, host, labData, type Data } from "../helpers/inventory.js";
 import { airgapDir, standinEvents, type StandinEvent } from "../helpers/k3s-inputs.js";
-import { startTestLab, type TestLab } from "../helpers/testhosts.js";
+import { SEED_HOSTS, startTestLab, type TestLab } from "../helpers/testhosts.js";
 
 const VERSION = "v1.34.3+k3s1";
 const TOKEN = `edgelab-up-${Math.random().toString(36).slice(2)}-token`;
@@ -71,14 +71,7 @@ const up = (global: readonly string[], env: Record<string, string | undefined> =
 const standin = (name: string, kind: string): StandinEvent[] => standinEvents(lab, name).filter((e) => e.event === kind);
 
 beforeAll(async () => {
-  lab = await startTestLab([
-    { name: "lab-k3s01", group: "master", subnet: 0 },
-    { name: "lab-k3s02", group: "master", subnet: 0 },
-    { name: "lab-k3s03", group: "master", subnet: 0 },
-    { name: "west-lab-k3s01", group: "node", subnet: 1 },
-    { name: "east-lab-k3s01", group: "node", subnet: 2 },
-  ]);
-  console.log(`boot to SSH (ms): ${lab.hosts.map((h) => `${h.name} ${h.bootToSshMs}`).join(", ")}`);
+  lab = await startTestLab(SEED_HOSTS);
   // The lab's own directory: its .edgelab/ starts empty (no known_hosts: keys come from the inventory).
   dir = join(lab.dir, "up");
   inventory = join(dir, "inventory.yml");

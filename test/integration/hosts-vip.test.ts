@@ -165,7 +165,6 @@ const mainPid = async (host: string): Promise<string> => (await on(host, ["syste
 
 beforeAll(async () => {
   lab = await startTestLab(SERVERS.map((name) => ({ name, group: "master" as const, subnet: 0 as const })));
-  console.log(`boot to SSH (ms): ${lab.hosts.map((h) => `${h.name} ${h.bootToSshMs}`).join(", ")}`);
   vip = (lab.subnets[0]?.gateway ?? "").replace(/\.1$/, ".100");
   const pki = join(lab.dir, "pki");
   await makePki(pki);
