@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-module: edgelab_sysctls
+module: sysctl_batch
 short_description: Set sysctls now and in a sysctl.d file, in one run
 description:
   - For each key, sets the running value (under /proc/sys) when it differs, and makes the file
