@@ -3,9 +3,9 @@
 // Ansible's defaults, side by side:
 //
 //  - edgelab: pipelining, forks = every host, the interpreter named (no discovery), SSH
-//    multiplexing kept for the run, only the facts the roles use;
+//    multiplexing kept for the run, for prepare the free strategy and no fact gathering;
 //  - Ansible's defaults: no pipelining, 5 forks, interpreter discovery, ControlPersist 60 s, all
-//    facts (edgelab_gather_subset=all). Host keys are checked strictly in both.
+//    facts (edgelab_gather_subset=all), linear strategy. Host keys are checked strictly in both.
 //
 // Each run boots fresh hosts for each configuration and times the first `prepare` (hosts as
 // provisioned) and a second one (converged: what a re-run costs). Configurations alternate which

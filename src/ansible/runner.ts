@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { basename, isAbsolute, join } from "node:path";
 import { EdgelabError } from "../errors.js";
 import { fingerprint, hostPattern, parseKnownHosts } from "../exec/known-hosts.js";
 import { LocalExecutor } from "../exec/local.js";
@@ -109,7 +109,7 @@ export class AnsibleRunner {
     const before = this.knownKeys();
     const env = {
       ...this.options.env,
-      ...ansibleEnvironment(this.settings, { knownHostsFile: this.knownHostsFile, controlDir: this.controlDir, localTemp, factCache: join(this.options.stateDir, "ansible", "facts"), rolesDir: ROLES_DIR }),
+      ...ansibleEnvironment(this.settings, { knownHostsFile: this.knownHostsFile, controlDir: this.controlDir, localTemp, factCache: join(this.options.stateDir, "ansible", "facts"), rolesDir: ROLES_DIR }, basename(playbook, ".yml")),
       ...request.secrets,
     };
     const summarizer = new RunSummarizer();

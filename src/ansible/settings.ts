@@ -11,8 +11,13 @@
  *    re-run gather them once;
  *  - host keys checked strictly against edgelab's known_hosts file (never ~/.ssh/known_hosts,
  *    never trust-on-first-use unless asked for, and then said so);
+ *  - the `free` strategy for the playbooks whose plays need no host to wait for the others
+ *    (prepare: each host's tasks run as soon as its previous one ends, no per-task barrier);
+ *    plays that need linear order say `strategy: linear` themselves;
+ *  - no fact gathering for prepare (gathering "explicit"; its play has no gather_facts keyword, and
+ *    prereq's first command reads the OS, the container kind and the packages);
  *  - output as JSON lines (ansible.posix.jsonl), no colour, no retry files.
- * The playbooks themselves gather only the facts they use (gather_subset).
+ * The other playbooks gather only the facts they use (gather_subset).
  */
 import { quoteWord } from "../exec/quote.js";
 
@@ -31,12 +36,16 @@ export interface AnsibleSettings {
   /** Seconds gathered facts are reused (0: gather in every play, Ansible's default). */
   readonly factCacheS: number;
   readonly hostKeys: HostKeyPolicy;
+  /** Playbooks (by name, e.g. "prepare") run with the `free` strategy; the others with `linear`. */
+  readonly freeStrategy: readonly string[];
+  /** Playbooks whose plays gather no facts (gathering "explicit": their roles read what they need). */
+  readonly noFacts: readonly string[];
 }
 
-export const EDGELAB_SETTINGS: AnsibleSettings = { forks: 50, pipelining: true, interpreter: "/usr/bin/python3", controlPersistS: 300, connectTimeoutS: 20, sshCompression: false, factCacheS: 600, hostKeys: "strict" };
+export const EDGELAB_SETTINGS: AnsibleSettings = { forks: 50, pipelining: true, interpreter: "/usr/bin/python3", controlPersistS: 300, connectTimeoutS: 20, sshCompression: false, factCacheS: 600, hostKeys: "strict", freeStrategy: ["prepare"], noFacts: ["prepare"] };
 
 /** Ansible's own defaults (what `ansible-playbook` does without configuration), host keys still checked. */
-export const ANSIBLE_DEFAULTS: AnsibleSettings = { forks: 5, pipelining: false, interpreter: "auto", controlPersistS: 60, connectTimeoutS: 10, sshCompression: true, factCacheS: 0, hostKeys: "strict" };
+export const ANSIBLE_DEFAULTS: AnsibleSettings = { forks: 5, pipelining: false, interpreter: "auto", controlPersistS: 60, connectTimeoutS: 10, sshCompression: true, factCacheS: 0, hostKeys: "strict", freeStrategy: [], noFacts: [] };
 
 export interface AnsiblePaths {
   /** edgelab's known_hosts file (.edgelab/known_hosts). */
@@ -51,8 +60,8 @@ export interface AnsiblePaths {
   readonly rolesDir: string;
 }
 
-/** The environment variables that configure ansible-playbook for edgelab. */
-export function ansibleEnvironment(settings: AnsibleSettings, paths: AnsiblePaths): Record<string, string> {
+/** The environment variables that configure ansible-playbook for edgelab, running `playbook` (its name, e.g. "prepare"). */
+export function ansibleEnvironment(settings: AnsibleSettings, paths: AnsiblePaths, playbook: string): Record<string, string> {
   const ssh = [
     ...(settings.sshCompression ? ["-C"] : []),
     "-o", "ControlMaster=auto",
@@ -80,6 +89,7 @@ export function ansibleEnvironment(settings: AnsibleSettings, paths: AnsiblePath
     ANSIBLE_INVENTORY_UNPARSED_FAILED: "True",
     ANSIBLE_PYTHON_INTERPRETER: settings.interpreter === "auto" ? "auto_silent" : settings.interpreter,
   };
+  if (settings.freeStrategy.includes(playbook)) env.ANSIBLE_STRATEGY = "free";
   if (settings.factCacheS > 0) {
     Object.assign(env, {
       ANSIBLE_GATHERING: "smart",
@@ -88,6 +98,8 @@ export function ansibleEnvironment(settings: AnsibleSettings, paths: AnsiblePath
       ANSIBLE_CACHE_PLUGIN_TIMEOUT: String(settings.factCacheS),
     });
   }
+  // After the cache's "smart": a play without a gather_facts keyword gathers nothing.
+  if (settings.noFacts.includes(playbook)) env.ANSIBLE_GATHERING = "explicit";
   return env;
 }
 
